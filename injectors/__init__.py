@@ -1,0 +1,1 @@
+"""Fault injectors: one module per fault family, each behind one small interface."""

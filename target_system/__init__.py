@@ -1,0 +1,1 @@
+"""SecureConnect: the reference microservice stack chaosgate ships as its own target."""
