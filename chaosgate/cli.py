@@ -16,6 +16,7 @@ from chaosgate.errors import ChaosgateError
 SUBCOMMANDS: dict[str, str] = {
     "proxy": "chaosgate.proxy.cli:proxy_group",
     "stack": "chaosgate.stack.cli:stack_group",
+    "validate": "chaosgate.scenario.cli:validate_command",
 }
 
 

@@ -1,0 +1,310 @@
+"""The topology in chaos.yaml as typed models, its loader, and the queries derived from it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from chaosgate.errors import Location, ValidationError
+from chaosgate.yamlio import YamlDocument, load_yaml, validate
+
+LOOPBACK = "127.0.0.1"
+LINK_TEMPLATE = re.compile(r"\{link:([^}]*)\}")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Strict(BaseModel):
+    """Every topology model refuses keys it does not know, so a typo is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreKind(StrEnum):
+    """Which local backend stands behind a store."""
+
+    REDIS = "redis"
+    POSTGRES = "postgres"
+
+
+class ProxySettings(Strict):
+    api_port: Port
+
+
+class Store(Strict):
+    kind: StoreKind
+    role: str
+    port: Port
+    database: str | None = None
+
+    @model_validator(mode="after")
+    def _database_matches_kind(self) -> Store:
+        if self.kind is StoreKind.POSTGRES and not self.database:
+            raise ValueError("a postgres store needs `database` (the database created at first start)")
+        if self.kind is StoreKind.REDIS and self.database:
+            raise ValueError("a redis store takes no `database`")
+        return self
+
+
+class Link(Strict):
+    listen: Port
+
+
+class Service(Strict):
+    port: Port
+    links: list[str] = Field(default_factory=list)
+    soft: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceDefaults(Strict):
+    command: list[str] = Field(min_length=1)
+    live: str = "/health/live"
+    ready: str = "/health/ready"
+
+
+class Feature(Strict):
+    depends_on: list[str] = Field(min_length=1)
+
+
+class Topology(Strict):
+    """chaos.yaml: every port once, everything else by name."""
+
+    runtime: Literal["local", "compose"] = "local"
+    run_dir: str = ".chaosgate/run"
+    proxy: ProxySettings
+    stores: dict[str, Store] = Field(default_factory=dict)
+    links: dict[str, Link] = Field(default_factory=dict)
+    services: dict[str, Service]
+    service_defaults: ServiceDefaults
+    gateway: str
+    features: dict[str, Feature] = Field(default_factory=dict)
+
+    _source: Path = PrivateAttr(default=Path("chaos.yaml"))
+
+    # -- where it came from -------------------------------------------------------------------------
+
+    @property
+    def source(self) -> Path:
+        """The file this topology was loaded from (used to resolve relative paths)."""
+        return self._source
+
+    def default_run_dir(self) -> Path:
+        """`run_dir` relative to the config file's directory."""
+        return (self._source.parent / self.run_dir).resolve()
+
+    # -- names and ports ------------------------------------------------------------------------------
+
+    def component_port(self, name: str) -> int:
+        """The port a store or service itself listens on (not its proxy)."""
+        if name in self.stores:
+            return self.stores[name].port
+        if name in self.services:
+            return self.services[name].port
+        raise KeyError(f"no store or service named {name!r}")
+
+    def link_address(self, name: str) -> str:
+        """`127.0.0.1:<listen>` of the proxy named `name`."""
+        return f"{LOOPBACK}:{self.links[name].listen}"
+
+    def upstream_address(self, name: str) -> str:
+        """`127.0.0.1:<port>` of the component a link leads to (the same name, by the naming rule)."""
+        return f"{LOOPBACK}:{self.component_port(name)}"
+
+    def ports(self) -> Iterator[tuple[int, str]]:
+        """Every (port, owner) pair: the proxy API, each store, each link's listener, each service."""
+        yield self.proxy.api_port, "proxy API"
+        for name, store in self.stores.items():
+            yield store.port, f"store {name}"
+        for name, link in self.links.items():
+            yield link.listen, f"proxy {name}"
+        for name, service in self.services.items():
+            yield service.port, f"service {name}"
+
+    # -- derived queries --------------------------------------------------------------------------------
+
+    def start_order(self) -> list[str]:
+        """Services so that each comes after every service it links to."""
+        return [name for level in self.start_levels() for name in level]
+
+    def start_levels(self) -> list[list[str]]:
+        """Services grouped into waves: a wave needs only stores and services of earlier waves."""
+        remaining = dict.fromkeys(self.services)
+        levels: list[list[str]] = []
+        done: set[str] = set()
+        while remaining:
+            wave = [
+                name
+                for name in remaining
+                if all(dep in done for dep in self.services[name].links if dep in self.services)
+            ]
+            if not wave:  # _check_references rules cycles out; this guards direct construction
+                raise ValueError(f"services link to each other in a cycle: {', '.join(remaining)}")
+            levels.append(wave)
+            done.update(wave)
+            for name in wave:
+                del remaining[name]
+        return levels
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """A service's `env` with every `{link:NAME}` replaced by that proxy's address."""
+        return {
+            key: LINK_TEMPLATE.sub(lambda m: self.link_address(m.group(1)), value)
+            for key, value in self.services[name].env.items()
+        }
+
+    def service_command(self, name: str, *, python: str) -> list[str]:
+        """The argv that starts service `name` (from `service_defaults.command`)."""
+        return [
+            part.replace("{python}", python).replace("{service}", name)
+            for part in self.service_defaults.command
+        ]
+
+    def dependencies_of(self, component: str) -> set[str]:
+        """Everything `component` needs, transitively, through services' hard (non-soft) links."""
+        seen: set[str] = set()
+        stack = [component]
+        while stack:
+            current = stack.pop()
+            service = self.services.get(current)
+            if service is None:
+                continue
+            for dep in service.links:
+                if dep not in service.soft and dep not in seen:
+                    seen.add(dep)
+                    stack.append(dep)
+        return seen
+
+    def feature_dependencies(self, feature: str) -> set[str]:
+        """The components a feature needs: its `depends_on` plus their transitive hard links."""
+        needs: set[str] = set()
+        for component in self.features[feature].depends_on:
+            needs.add(component)
+            needs |= self.dependencies_of(component)
+        return needs
+
+    def features_affected_by(self, component: str) -> list[str]:
+        """Features that depend (transitively) on `component`."""
+        return [name for name in self.features if component in self.feature_dependencies(name)]
+
+    def proxies_config(self) -> list[dict[str, Any]]:
+        """The proxies.json the fault proxy is started with: one enabled proxy per link."""
+        return [
+            {
+                "name": name,
+                "listen": self.link_address(name),
+                "upstream": self.upstream_address(name),
+                "enabled": True,
+            }
+            for name in self.links
+        ]
+
+    def with_port_offset(self, offset: int) -> Topology:
+        """The same topology with every port moved by `offset` (to run a second stack beside one)."""
+        data = self.model_dump()
+        data["proxy"]["api_port"] += offset
+        for section, key in (("stores", "port"), ("links", "listen"), ("services", "port")):
+            for item in data[section].values():
+                item[key] += offset
+        moved = Topology.model_validate(data)
+        moved._source = self._source
+        return moved
+
+
+def load_topology(path: Path | str) -> Topology:
+    """Load chaos.yaml; every error is one ValidationError naming file, line and key."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ValidationError("expected a mapping of settings at the top level", Location(doc.path, 1))
+    topology = validate(doc, Topology)
+    check_references(topology, doc)
+    topology._source = Path(path).resolve()
+    return topology
+
+
+def check_references(topology: Topology, doc: YamlDocument) -> None:
+    """Names must resolve and ports must be unique; errors point at the offending key."""
+    _check_ports(topology, doc)
+    components = {*topology.stores, *topology.services}
+    overlap = set(topology.stores) & set(topology.services)
+    for name in sorted(overlap):
+        raise ValidationError(
+            f"{name!r} is both a store and a service; names must be unique", doc.location("services", name)
+        )
+    for name in topology.links:
+        if name not in components:
+            raise ValidationError(
+                f"link {name!r} has no store or service of the same name to lead to; "
+                f"valid: {_names(components)}",
+                doc.location("links", name),
+            )
+    for name, service in topology.services.items():
+        for i, dep in enumerate(service.links):
+            if dep not in topology.links:
+                raise ValidationError(
+                    f"{dep!r} names no link; valid: {_names(topology.links)}",
+                    doc.location("services", name, "links", i),
+                )
+            if dep == name:
+                raise ValidationError(
+                    "a service cannot link to itself", doc.location("services", name, "links", i)
+                )
+        for i, dep in enumerate(service.soft):
+            if dep not in service.links:
+                raise ValidationError(
+                    f"soft link {dep!r} is not one of this service's links; valid: {_names(service.links)}",
+                    doc.location("services", name, "soft", i),
+                )
+        for key, value in service.env.items():
+            for match in LINK_TEMPLATE.finditer(value):
+                if match.group(1) not in service.links:
+                    raise ValidationError(
+                        f"{{link:{match.group(1)}}} names no link of service {name!r}; "
+                        f"valid: {', '.join(f'{{link:{n}}}' for n in service.links) or 'none (add links)'}",
+                        doc.location("services", name, "env", key),
+                    )
+    if topology.gateway not in topology.services:
+        raise ValidationError(
+            f"gateway {topology.gateway!r} is not a service; valid: {_names(topology.services)}",
+            doc.location("gateway"),
+        )
+    for name, feature in topology.features.items():
+        for i, dep in enumerate(feature.depends_on):
+            if dep not in components:
+                raise ValidationError(
+                    f"{dep!r} is no store or service; valid: {_names(components)}",
+                    doc.location("features", name, "depends_on", i),
+                )
+    try:
+        topology.start_levels()
+    except ValueError as exc:
+        raise ValidationError(str(exc), doc.location("services")) from None
+
+
+def _check_ports(topology: Topology, doc: YamlDocument) -> None:
+    keys: dict[str, tuple[str, ...]] = {"proxy API": ("proxy", "api_port")}
+    for name in topology.stores:
+        keys[f"store {name}"] = ("stores", name, "port")
+    for name in topology.links:
+        keys[f"proxy {name}"] = ("links", name, "listen")
+    for name in topology.services:
+        keys[f"service {name}"] = ("services", name, "port")
+    owners: dict[int, str] = {}
+    for port, owner in topology.ports():
+        if port in owners:
+            first = doc.location(*keys[owners[port]])
+            raise ValidationError(
+                f"port {port} is already used by {owners[port]} (line {first.line}); "
+                "every port must be written once",
+                doc.location(*keys[owner]),
+            )
+        owners[port] = owner
+
+
+def _names(names: Any) -> str:
+    return ", ".join(sorted(names)) or "none"
