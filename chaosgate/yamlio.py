@@ -157,7 +157,9 @@ def _keys_in_data(data: Any, loc: list[str | int], *, keep_missing_last: bool) -
     current = data
     for i, part in enumerate(loc):
         is_last = i == len(loc) - 1 and keep_missing_last
-        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and part < len(current)):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
             current = current[part]
         elif isinstance(current, dict) and not is_last and isinstance(part, str):
             continue  # a union member's tag, e.g. faults.0.<toxiproxy>.proxy
