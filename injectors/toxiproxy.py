@@ -10,7 +10,7 @@ to prove compatibility.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -18,6 +18,11 @@ from typing import Any
 import httpx
 
 from chaosgate.errors import FaultError
+from chaosgate.scenario.models import Toxic as ScenarioToxic
+from chaosgate.scenario.models import ToxicType, ToxiproxyFault
+from chaosgate.topology import StoreKind
+from injectors.base import FaultEnvironment, HandleData, Injector
+from injectors.linkcheck import LinkCheck, LinkKind, LinkResult, round_trip
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -223,3 +228,81 @@ class ToxiproxyApiError(FaultError):
             message = response.text.strip()
         self.message = message
         super().__init__(f"toxiproxy: {method} {path} -> {self.status}: {message}")
+
+
+class ToxiproxyInjector(Injector[ToxiproxyFault]):
+    """Link faults through any Toxiproxy: take a proxy down, or add a toxic; verified on the wire."""
+
+    name = "toxiproxy"
+
+    # How long verification may wait for a reply: the issue's budget is one second from
+    # apply to verified, so slow toxics are verified by the *absence* of a reply.
+    VERIFY_BUDGET_S = 0.6
+
+    def __init__(self, env: FaultEnvironment) -> None:
+        super().__init__(env)
+        self.client = ToxiproxyClient(env.proxy_api_url, timeout_s=env.call_timeout_s)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def apply(self, spec: ToxiproxyFault, *, fault_id: str) -> HandleData:
+        if spec.down:
+            self.client.disable(spec.proxy)
+            return {"down": True}
+        assert spec.toxic is not None
+        toxic = self.client.add_toxic(
+            spec.proxy,
+            spec.toxic.type.value,
+            attributes=spec.toxic.attributes,
+            stream=spec.toxic.stream,
+            toxicity=spec.toxic.toxicity,
+            name=f"chaosgate-{fault_id}",
+        )
+        return {"toxic": toxic.name}
+
+    def remove(self, spec: ToxiproxyFault, data: HandleData) -> None:
+        if data.get("down") or spec.down:
+            self.client.enable(spec.proxy)
+        elif toxic := data.get("toxic"):
+            self.client.remove_toxic(spec.proxy, str(toxic), missing_ok=True)
+
+    def verify(self, spec: ToxiproxyFault, data: HandleData) -> str:
+        proxy = self.client.proxy(spec.proxy)
+        host, _, port = proxy.listen.rpartition(":")
+        kind = self._link_kind(spec.proxy)
+        check = round_trip(host or "127.0.0.1", int(port), kind, budget_s=self.VERIFY_BUDGET_S)
+        if spec.down:
+            if proxy.enabled or check.result is LinkResult.REPLIED:
+                raise FaultError(f"proxy {spec.proxy!r} still answers after being taken down ({check})")
+            return f"link {spec.proxy} down: {check}"
+        assert spec.toxic is not None
+        name = str(data.get("toxic"))
+        if name not in {t.name for t in proxy.toxics}:
+            raise FaultError(f"toxic {name!r} is not on proxy {spec.proxy!r}")
+        expected = self._expected_effect(spec.toxic)
+        if expected is None or spec.toxic.toxicity < 1.0:
+            # The effect is statistical or shows only in bulk transfers: the API is the evidence.
+            return f"toxic {name} present on {spec.proxy} (probe: {check})"
+        if not expected(check):
+            raise FaultError(f"toxic {spec.toxic.type.value} on {spec.proxy!r} shows no effect: {check}")
+        return f"toxic {spec.toxic.type.value} on {spec.proxy}: {check}"
+
+    def _link_kind(self, proxy: str) -> LinkKind:
+        store = self.env.topology.stores.get(proxy)
+        if store is None:
+            return LinkKind.HTTP
+        return LinkKind.REDIS if store.kind is StoreKind.REDIS else LinkKind.POSTGRES
+
+    def _expected_effect(self, toxic: ScenarioToxic) -> Callable[[LinkCheck], bool] | None:
+        attrs = toxic.attributes
+        if toxic.type is ToxicType.LATENCY:
+            delay_s = min(attrs.get("latency", 0) / 1000, self.VERIFY_BUDGET_S * 0.8)
+            return lambda c: (c.result is LinkResult.SILENT) or (
+                c.result is LinkResult.REPLIED and c.elapsed_s >= 0.8 * delay_s
+            )
+        if toxic.type is ToxicType.TIMEOUT:
+            return lambda c: c.result in (LinkResult.SILENT, LinkResult.CLOSED, LinkResult.RESET)
+        if toxic.type is ToxicType.RESET_PEER and attrs.get("timeout", 0) / 1000 < self.VERIFY_BUDGET_S:
+            return lambda c: c.result in (LinkResult.RESET, LinkResult.CLOSED)
+        return None

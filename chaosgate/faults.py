@@ -1,0 +1,182 @@
+"""The fault ledger (on disk, written before every fault) and the controller that applies and removes faults.
+
+Every fault goes through the ledger: `applying` is on disk before the injector is called, so a
+runner that dies at any moment leaves enough behind for the deadline watchdog or the next run's
+sweep to remove what it did. Replaying the ledger gives the faults still active.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from chaosgate.errors import FaultError
+from chaosgate.scenario.models import Fault
+from injectors.base import FaultEnvironment, HandleData, Injector, InjectorFactory
+
+_FAULT = TypeAdapter(Fault)
+
+
+class LedgerEvent(StrEnum):
+    APPLYING = "applying"  # written before the injector is called
+    APPLIED = "applied"
+    VERIFIED = "verified"
+    REMOVED = "removed"
+    REMOVE_FAILED = "remove_failed"
+
+
+@dataclass
+class ActiveFault:
+    """A fault that may be in effect: what it is, when it must be gone, and what removal needs."""
+
+    fault_id: str
+    spec: Fault
+    deadline: float  # wall-clock epoch seconds: survives the runner's death
+    owner_pid: int
+    data: HandleData = field(default_factory=dict)
+    history: list[tuple[LedgerEvent, float, str]] = field(default_factory=list)
+
+    @property
+    def injector(self) -> str:
+        return self.spec.injector
+
+
+class FaultLedger:
+    """An append-only JSON-lines file; each line is fsynced so it survives a SIGKILL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, event: LedgerEvent, fault: ActiveFault, detail: str = "") -> None:
+        entry: dict[str, Any] = {
+            "event": event.value,
+            "id": fault.fault_id,
+            "at": time.time(),
+            "detail": detail,
+        }
+        if event is LedgerEvent.APPLYING:
+            entry |= {
+                "spec": fault.spec.model_dump(mode="json"),
+                "deadline": fault.deadline,
+                "owner_pid": fault.owner_pid,
+            }
+        if event is LedgerEvent.APPLIED:
+            entry["data"] = fault.data
+        fault.history.append((event, entry["at"], detail))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(entry) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def replay(self) -> list[ActiveFault]:
+        """Every fault in the ledger, in the order they were applied (removed ones included)."""
+        faults: dict[str, ActiveFault] = {}
+        for entry in self._entries():
+            event, fid = LedgerEvent(entry["event"]), str(entry["id"])
+            if event is LedgerEvent.APPLYING:
+                faults[fid] = ActiveFault(
+                    fault_id=fid,
+                    spec=_FAULT.validate_python(entry["spec"]),
+                    deadline=float(entry["deadline"]),
+                    owner_pid=int(entry.get("owner_pid", 0)),
+                )
+            fault = faults.get(fid)
+            if fault is None:
+                continue
+            if event is LedgerEvent.APPLIED:
+                fault.data = dict(entry.get("data") or {})
+            fault.history.append((event, float(entry["at"]), str(entry.get("detail", ""))))
+        return list(faults.values())
+
+    def active(self) -> list[ActiveFault]:
+        """Faults written as applying and not yet removed."""
+        return [f for f in self.replay() if not any(e is LedgerEvent.REMOVED for e, _, _ in f.history)]
+
+    def compact(self) -> None:
+        """Forget the ledger once nothing in it is active (keeps it from growing run after run)."""
+        if self.path.exists() and not self.active():
+            self.path.unlink()
+
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a crash mid-write: the entries before it still count
+
+
+class FaultController:
+    """Applies, verifies and removes faults through the injectors, writing the ledger at every step."""
+
+    def __init__(
+        self, ledger: FaultLedger, factories: Mapping[str, InjectorFactory], env: FaultEnvironment
+    ) -> None:
+        self.ledger = ledger
+        self.factories = factories
+        self.env = env
+        self._injectors: dict[str, Injector[Any]] = {}
+
+    def close(self) -> None:
+        for injector in self._injectors.values():
+            injector.close()
+        self._injectors.clear()
+
+    def inject(self, spec: Fault, *, fault_id: str, deadline: float) -> ActiveFault:
+        """Ledger first, then apply, then verify; a fault that fails verification is removed again."""
+        fault = ActiveFault(fault_id=fault_id, spec=spec, deadline=deadline, owner_pid=os.getpid())
+        injector = self._injector(spec.injector)
+        self.ledger.record(LedgerEvent.APPLYING, fault)
+        fault.data = {"fault_id": fault_id, **injector.apply(spec, fault_id=fault_id)}
+        self.ledger.record(LedgerEvent.APPLIED, fault)
+        try:
+            evidence = injector.verify(spec, fault.data)
+        except FaultError:
+            self.remove(fault)
+            raise
+        self.ledger.record(LedgerEvent.VERIFIED, fault, evidence)
+        return fault
+
+    def remove(self, fault: ActiveFault) -> None:
+        """Undo one fault; the ledger says whether it worked."""
+        injector = self._injector(fault.injector)
+        try:
+            injector.remove(fault.spec, {"fault_id": fault.fault_id, **fault.data})
+        except Exception as exc:
+            self.ledger.record(LedgerEvent.REMOVE_FAILED, fault, str(exc))
+            raise FaultError(f"could not remove fault {fault.fault_id} ({fault.injector}): {exc}") from exc
+        self.ledger.record(LedgerEvent.REMOVED, fault)
+
+    def rollback(self, *, only_expired: bool = False, now: float | None = None) -> list[str]:
+        """Remove every active fault in the ledger, newest first; errors are collected, not fatal."""
+        now = time.time() if now is None else now
+        problems: list[str] = []
+        for fault in reversed(self.ledger.active()):
+            if only_expired and fault.deadline > now:
+                continue
+            try:
+                self.remove(fault)
+            except FaultError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def _injector(self, name: str) -> Injector[Any]:
+        # Built on first use: an injector that needs the local runtime must not fail a compose run
+        # that never uses it.
+        if name not in self._injectors:
+            factory = self.factories.get(name)
+            if factory is None:
+                raise FaultError(f"no injector {name!r} is available here")
+            self._injectors[name] = factory(self.env)
+        return self._injectors[name]

@@ -1,0 +1,89 @@
+"""The probe interface, the context probes share, and the sample each one yields."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from chaosgate.probes.outcome import classify_http
+from chaosgate.scoring import ProbeOutcome
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    """One observation of one probe target (a feature or a component's health)."""
+
+    target: str
+    at: float  # monotonic seconds since the run's clock started
+    outcome: ProbeOutcome
+    latency_s: float
+    detail: str = ""
+
+
+@dataclass
+class ProbeContext:
+    """What probes share during a run: the gateway client, the probe timeout and the flows' state
+    (accounts, tokens, conversation ids) that setup prepared."""
+
+    gateway_url: str
+    http: httpx.AsyncClient
+    timeout_s: float = 2.0
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Probe(Protocol):
+    """One feature probe: do what a user does once, return the outcome. Timeouts are the caller's job."""
+
+    async def __call__(self, ctx: ProbeContext) -> ProbeOutcome: ...
+
+
+ProbeSetup = Callable[[ProbeContext], Awaitable[None]]
+
+
+async def timed(target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[], float]) -> ProbeSample:
+    """Run one probe under the probe timeout: no answer in time is a hang, an exception an error."""
+    started = time.monotonic()
+    at = clock()
+    try:
+        async with asyncio.timeout(ctx.timeout_s):
+            outcome = await probe(ctx)
+        detail = ""
+    except TimeoutError:
+        outcome, detail = ProbeOutcome.HANG, f"no answer within {ctx.timeout_s:g}s"
+    except (httpx.HTTPError, OSError) as exc:
+        outcome, detail = ProbeOutcome.ERROR, f"{type(exc).__name__}: {exc}"[:200]
+    except Exception as exc:  # a plugin's bug must show as an error sample, not stop the run
+        outcome, detail = ProbeOutcome.ERROR, f"probe failed: {type(exc).__name__}: {exc}"[:200]
+    return ProbeSample(target, at, outcome, time.monotonic() - started, detail)
+
+
+@dataclass(frozen=True)
+class RequestProbe:
+    """A probe declared in chaos.yaml: one request through the gateway and the status that means served."""
+
+    method: str
+    path: str
+    body: Any = None
+    expect_status: frozenset[int] = frozenset()
+
+    async def __call__(self, ctx: ProbeContext) -> ProbeOutcome:
+        response = await ctx.http.request(self.method, self.path, json=self.body)
+        return classify_http(
+            response.status_code, response.headers, response.content, expected_status=self.expect_status
+        )
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """A component's liveness, straight to the component (not through the gateway or the proxy)."""
+
+    url: str
+
+    async def __call__(self, ctx: ProbeContext) -> ProbeOutcome:
+        response = await ctx.http.get(self.url)
+        return classify_http(response.status_code, response.headers, response.content)
