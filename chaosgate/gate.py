@@ -1,0 +1,106 @@
+"""The release gate: an overall minimum score and per-dimension floors every scenario must meet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from chaosgate.errors import ValidationError
+from chaosgate.result import GateResult, ScenarioResult
+from chaosgate.scenario.durations import parse_duration
+from chaosgate.scoring import Label
+
+# Better-first order of each label dimension: isolation wants YES, cascade and data loss want NO.
+_BEST_FIRST = {
+    "isolation": [Label.YES, Label.PARTIAL, Label.NO],
+    "cascade": [Label.NO, Label.PARTIAL, Label.YES],
+    "data_loss": [Label.NO, Label.PARTIAL, Label.YES],
+}
+_ALIASES = {"none": Label.NO, "no": Label.NO, "partial": Label.PARTIAL, "yes": Label.YES}
+FLOOR_HELP = (
+    "isolation=yes|partial|no, cascade=no|partial|yes, data_loss=none|partial|yes, "
+    "readiness=0..100, fail_behaviour=0..1, recovery=<max duration, e.g. 10s>"
+)
+
+
+@dataclass(frozen=True)
+class Floor:
+    key: str
+    raw: str
+    check: Callable[[ScenarioResult], str | None]  # a reason when the scenario is below the floor
+
+
+def parse_floors(items: Iterable[str]) -> list[Floor]:
+    """`--floor KEY=VALUE` flags → floors; anything unknown is a ValidationError listing the valid ones."""
+    floors: list[Floor] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip().replace("-", "_"), value.strip().lower()
+        if not sep or not value:
+            raise ValidationError(f"--floor {item!r}: expected KEY=VALUE; valid: {FLOOR_HELP}")
+        floors.append(_floor(key, value, item))
+    return floors
+
+
+def _floor(key: str, value: str, raw: str) -> Floor:
+    if key in _BEST_FIRST:
+        if value not in _ALIASES:
+            raise ValidationError(f"--floor {raw!r}: {value!r} is not a level; valid: {FLOOR_HELP}")
+        limit = _ALIASES[value]
+        order = _BEST_FIRST[key]
+
+        def label_check(s: ScenarioResult) -> str | None:
+            assert s.score is not None
+            label = {
+                "isolation": s.score.isolation_label,
+                "cascade": s.score.cascade_label,
+                "data_loss": s.score.data_label,
+            }[key]
+            return (
+                None
+                if order.index(label) <= order.index(limit)
+                else f"{key} {label.value} (floor {limit.value})"
+            )
+
+        return Floor(key, raw, label_check)
+    try:
+        number = parse_duration(value) if key == "recovery" else float(value)
+    except ValueError:
+        raise ValidationError(f"--floor {raw!r}: {value!r} is not a number; valid: {FLOOR_HELP}") from None
+    if key == "readiness":
+        return Floor(key, raw, lambda s: _below(s.score.readiness if s.score else 0.0, number, "readiness"))
+    if key == "fail_behaviour":
+        return Floor(key, raw, lambda s: _below(s.score.behaviour_match if s.score else 0.0, number, key))
+    if key == "recovery":
+        return Floor(key, raw, lambda s: _slower(s.recovery_s, number))
+    raise ValidationError(f"--floor {raw!r}: unknown dimension {key!r}; valid: {FLOOR_HELP}")
+
+
+def _slower(recovery_s: float | None, limit_s: float) -> str | None:
+    if recovery_s is not None and recovery_s <= limit_s:
+        return None
+    took = "never" if recovery_s is None else f"{recovery_s:.1f}s"
+    return f"recovery {took} (floor {limit_s:g}s)"
+
+
+def _below(value: float, floor: float, name: str) -> str | None:
+    return None if value >= floor else f"{name} {value:g} (floor {floor:g})"
+
+
+def evaluate(
+    scenarios: list[ScenarioResult], overall: float | None, *, min_score: float | None, floors: list[Floor]
+) -> GateResult:
+    """The verdict: overall >= min_score, every scenario completed and above every floor."""
+    reasons: list[str] = []
+    if min_score is not None and (overall is None or overall < min_score):
+        reasons.append(f"overall readiness {overall if overall is not None else 'n/a'} < {min_score:g}")
+    for scenario in scenarios:
+        if scenario.status != "completed" or scenario.score is None:
+            reasons.append(f"{scenario.name}: {scenario.status} ({scenario.message})")
+            continue
+        for floor in floors:
+            reason = floor.check(scenario)
+            if reason:
+                reasons.append(f"{scenario.name}: {reason}")
+    floor_map: Mapping[str, str] = {f.key: f.raw.partition("=")[2] for f in floors}
+    return GateResult(min_score=min_score, floors=dict(floor_map), passed=not reasons, reasons=reasons)

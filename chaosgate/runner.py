@@ -1,0 +1,372 @@
+"""One scenario's lifecycle: steady state, workload, inject, observe, rollback, recover, verify, score."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from chaosgate.errors import ChaosgateError, FaultError, RunError
+from chaosgate.events import EventBus, EventKind
+from chaosgate.faults import ActiveFault, FaultController
+from chaosgate.observe import Clock, ProbeLoops, SampleLog
+from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
+from chaosgate.probes.plugin import ProbePlugin
+from chaosgate.result import FaultRecord, SampleRecord, ScenarioResult, ScoreRecord, WriterRecord
+from chaosgate.scenario.models import Fault, Scenario
+from chaosgate.scoring import (
+    FailBehaviour,
+    FeatureStats,
+    Health,
+    Observations,
+    ProbeOutcome,
+    Weights,
+    WriterCounts,
+    score,
+)
+from chaosgate.topology import Topology
+from chaosgate.workload import WriterLoop
+
+HEALTH = "health:"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    probe_interval_s: float = 0.5
+    recovery_interval_s: float = 0.1  # recovery time is reported to this resolution
+    probe_timeout_s: float = 2.0  # no answer within this is a hang
+    time_scale: float = 1.0  # shortens steady windows and fault durations (tests, smoke runs)
+    deadline_grace_s: float = 15.0  # a fault's deadline is its planned end plus this
+    steady_min_success: float = 0.95
+    recovery_streak: int = 3  # consecutive baseline-like samples that count as recovered
+    writer_limit: int = 5_000
+    read_back_timeout_s: float = 30.0
+
+
+class SteadyStateError(RunError):
+    """The system was not healthy before any fault: the scenario is aborted untouched."""
+
+
+class ScenarioRunner:
+    """Runs one scenario against a live system. Faults are rolled back in `finally`, always."""
+
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        controller: FaultController,
+        plugin: ProbePlugin,
+        gateway_url: str,
+        health_urls: Mapping[str, str],
+        bus: EventBus,
+        settings: RunSettings | None = None,
+        weights: Weights | None = None,
+    ) -> None:
+        self.topology = topology
+        self.controller = controller
+        self.plugin = plugin
+        self.gateway_url = gateway_url
+        self.health_urls = health_urls
+        self.bus = bus
+        self.settings = settings or RunSettings()
+        self.weights = weights or Weights()
+
+    async def run(self, scenario: Scenario) -> ScenarioResult:
+        result = ScenarioResult(
+            name=scenario.name,
+            title=scenario.title,
+            target=scenario.target,
+            weight=scenario.weight,
+            status="completed",
+            started_at=time.time(),
+            affected=self.topology.features_affected_by(scenario.target),
+        )
+        clock = Clock()
+        log = SampleLog(clock, self.bus, scenario.name)
+        self.bus.emit(EventKind.SCENARIO_STARTED, scenario.name, title=scenario.title, target=scenario.target)
+        try:
+            await self._run(scenario, result, clock, log)
+        except SteadyStateError as exc:
+            result.status, result.message = "aborted", str(exc)
+        except ChaosgateError as exc:
+            result.status, result.message = "error", str(exc)
+        finally:
+            result.samples = log.records
+            result.duration_s = round(clock(), 2)
+            self.bus.emit(
+                EventKind.SCENARIO_FINISHED,
+                scenario.name,
+                status=result.status,
+                message=result.message,
+                readiness=result.score.readiness if result.score else None,
+            )
+        return result
+
+    async def _run(self, scenario: Scenario, result: ScenarioResult, clock: Clock, log: SampleLog) -> None:
+        s = self.settings
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        async with httpx.AsyncClient(
+            base_url=self.gateway_url, timeout=s.probe_timeout_s + 1, limits=limits
+        ) as http:
+            ctx = ProbeContext(self.gateway_url, http, timeout_s=s.probe_timeout_s)
+            self._phase(scenario, log, "setup")
+            try:
+                async with asyncio.timeout(30):
+                    await self.plugin.setup(ctx)
+            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
+                raise SteadyStateError(f"the system is not steady: probe setup failed: {exc}") from exc
+            probes: dict[str, Probe] = {
+                f: p for f, p in self.plugin.probes.items() if f in self.topology.features
+            }
+            probes |= {HEALTH + name: HealthProbe(url) for name, url in self.health_urls.items()}
+
+            def interval() -> float:
+                return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
+
+            async with ProbeLoops(probes, ctx, log, interval):
+                self._phase(scenario, log, "steady")
+                await asyncio.sleep(max(1.0, scenario.steady_state.window * s.time_scale))
+                self._check_steady(log, [f for f in probes if not f.startswith(HEALTH)])
+
+                writers = self._writers(scenario, ctx)
+                self._phase(scenario, log, "workload")
+                for writer in writers:
+                    writer.start()
+                await asyncio.sleep(min(1.0, s.probe_interval_s * 2))
+                for writer in writers:
+                    if writer.writer.ephemeral:
+                        await writer.stop()  # sessions opened before the fault; checked after recovery
+                try:
+                    await self._inject_and_observe(scenario, result, clock, log)
+                finally:
+                    self._phase(scenario, log, "rollback")
+                    self._rollback()
+                    window_start = result.fault_window[0] if result.fault_window else clock()
+                    result.fault_window = (window_start, round(clock(), 3))
+                self._phase(scenario, log, "recover")
+                result.recovery_s = await self._await_recovery(scenario, log, clock, rolled_back_at=clock())
+                self._phase(scenario, log, "verify")
+                counts = await self._verify(writers)
+        result.writers = {
+            name: WriterRecord(**{k: getattr(c, k) for k in WriterRecord.model_fields})
+            for name, c in counts.items()
+        }
+        self._phase(scenario, log, "score")
+        result.score = self._score(scenario, result, log, counts)
+
+    def _phase(self, scenario: Scenario, log: SampleLog, phase: str) -> None:
+        log.phase = phase
+        self.bus.emit(EventKind.PHASE, scenario.name, phase=phase, t=round(log.clock(), 3))
+
+    def _check_steady(self, log: SampleLog, features: list[str]) -> None:
+        problems = []
+        for feature in features:
+            samples = log.samples(feature, "steady")
+            stats = FeatureStats.of(samples)
+            if stats.count == 0 or stats.success < self.settings.steady_min_success:
+                outcomes = ", ".join(sorted({s.outcome.value for s in samples})) or "no samples"
+                problems.append(f"{feature} ({stats.success:.0%} ok: {outcomes})")
+        if problems:
+            raise SteadyStateError(
+                "the system is not steady before any fault; no fault was injected. Failing: "
+                + "; ".join(problems)
+            )
+
+    def _writers(self, scenario: Scenario, ctx: ProbeContext) -> list[WriterLoop]:
+        names = [w.value for w in scenario.workload.writers]
+        names += [
+            n for n, f in self.plugin.writers.items() if n not in names and getattr(f, "ephemeral", False)
+        ]
+        loops = []
+        for name in names:
+            factory = self.plugin.writers.get(name)
+            if factory is None:
+                raise RunError(f"workload writer {name!r} is not provided by the probe plugin")
+            rate = scenario.workload.rate
+            loops.append(WriterLoop(name, factory(), ctx, rate=rate, limit=self.settings.writer_limit))
+        return loops
+
+    async def _inject_and_observe(
+        self, scenario: Scenario, result: ScenarioResult, clock: Clock, log: SampleLog
+    ) -> None:
+        scale = self.settings.time_scale
+        self._phase(scenario, log, "fault")
+        result.fault_window = (round(clock(), 3), round(clock(), 3))
+        tasks = [
+            asyncio.create_task(self._one_fault(scenario, i, fault, result, clock))
+            for i, fault in enumerate(scenario.faults)
+        ]
+        window_end = clock() + scenario.fault_window * scale
+        try:
+            while clock() < window_end:
+                done = [t for t in tasks if t.done() and t.exception() is not None]
+                if done:
+                    raise done[0].exception() or RunError("a fault failed")
+                radius = self._blast_radius(result, log, clock, since=clock() - 3.0)
+                if radius > scenario.stop.max_blast_radius:
+                    self.bus.emit(
+                        EventKind.MESSAGE, scenario.name, text=f"stop condition: blast radius {radius:.0%}"
+                    )
+                    result.message = (
+                        f"stopped early: blast radius {radius:.0%} > {scenario.stop.max_blast_radius:.0%}"
+                    )
+                    break
+                await asyncio.sleep(0.25)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ChaosgateError):
+                    await task
+
+    async def _one_fault(
+        self, scenario: Scenario, index: int, fault: Fault, result: ScenarioResult, clock: Clock
+    ) -> None:
+        scale = self.settings.time_scale
+        await asyncio.sleep(fault.start * scale)
+        fault_id = f"{scenario.name}-{index}-{int(time.time() * 1000) % 10**8}"
+        deadline = time.time() + fault.duration * scale + self.settings.deadline_grace_s
+        record = FaultRecord(fault_id=fault_id, injector=fault.injector, spec=fault.model_dump(mode="json"))
+        result.faults.append(record)
+        self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="applying", spec=record.spec)
+        started = time.monotonic()
+        active: ActiveFault = await asyncio.to_thread(
+            self.controller.inject, fault, fault_id=fault_id, deadline=deadline
+        )
+        record.events = [(e.value, round(at - result.started_at, 3), d) for e, at, d in active.history]
+        took = time.monotonic() - started
+        self.bus.emit(
+            EventKind.FAULT,
+            scenario.name,
+            fault_id=fault_id,
+            event="verified",
+            detail=active.history[-1][2],
+            seconds=round(took, 3),
+        )
+        try:
+            await asyncio.sleep(fault.duration * scale)
+        finally:
+            await asyncio.to_thread(self._remove, active)
+            record.events = [(e.value, round(at - result.started_at, 3), d) for e, at, d in active.history]
+            self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="removed")
+
+    def _remove(self, active: ActiveFault) -> None:
+        with contextlib.suppress(FaultError):  # the rollback after the phase retries and reports
+            self.controller.remove(active)
+
+    def _rollback(self) -> None:
+        problems = self.controller.rollback()
+        if problems:
+            raise FaultError("rollback incomplete: " + "; ".join(problems))
+
+    def _blast_radius(self, result: ScenarioResult, log: SampleLog, clock: Clock, *, since: float) -> float:
+        unaffected = [
+            f for f in self.plugin.probes if f in self.topology.features and f not in result.affected
+        ]
+        if not unaffected:
+            return 0.0
+        bad = 0
+        for feature in unaffected:
+            recent = log.since(feature, since)
+            if recent and sum(1 for r in recent if not r.outcome.ok) > len(recent) / 2:
+                bad += 1
+        return bad / len(unaffected)
+
+    async def _await_recovery(
+        self, scenario: Scenario, log: SampleLog, clock: Clock, *, rolled_back_at: float
+    ) -> float | None:
+        """Seconds from rollback until every probe is back at baseline, or None past the timeout."""
+        targets = sorted({r.target for r in log.records})
+        limits = {t: self._latency_limit(log, t) for t in targets}
+        deadline = rolled_back_at + scenario.recovery.timeout
+        streak = self.settings.recovery_streak
+        while clock() < deadline:
+            starts = []
+            for target in targets:
+                recent = log.since(target, rolled_back_at)
+                tail = _good_tail(recent, limits[target])
+                if len(tail) < streak:
+                    break
+                starts.append(tail[0].t)
+            else:
+                return round(max(0.0, max(starts, default=rolled_back_at) - rolled_back_at), 1)
+            await asyncio.sleep(self.settings.recovery_interval_s)
+        return None
+
+    def _latency_limit(self, log: SampleLog, target: str) -> float:
+        base = FeatureStats.of(log.samples(target, "steady")).p95_s
+        return max(3 * base, base + 0.250)
+
+    async def _verify(self, writers: list[WriterLoop]) -> dict[str, WriterCounts]:
+        for writer in writers:
+            await writer.stop()
+        counts = {}
+        for writer in writers:
+            try:
+                counts[writer.name] = await writer.check(timeout_s=self.settings.read_back_timeout_s)
+            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
+                raise RunError(f"reading {writer.name} back failed: {exc}") from exc
+        return counts
+
+    def _score(
+        self, scenario: Scenario, result: ScenarioResult, log: SampleLog, counts: Mapping[str, WriterCounts]
+    ) -> ScoreRecord:
+        features = [f for f in self.plugin.probes if f in self.topology.features]
+        health: dict[str, Health] = {}
+        for name in self.health_urls:
+            health[name] = _health(log, HEALTH + name, self._latency_limit(log, HEALTH + name))
+            if result.recovery_s is None and not _good_tail(log.since(HEALTH + name, 0), 1e9):
+                health[name] = Health.DOWN
+        obs = Observations(
+            target=scenario.target,
+            affected=frozenset(result.affected),
+            baseline={f: log.samples(f, "steady") for f in features},
+            during={f: log.samples(f, "fault") for f in features},
+            health=health,
+            writers=counts,
+            expect=scenario.expect,
+            recovery_s=result.recovery_s,
+            recovery_target_s=scenario.recovery.target,
+            recovery_timeout_s=scenario.recovery.timeout,
+        )
+        scored = score(obs, self.weights)
+        return ScoreRecord(
+            readiness=scored.readiness,
+            isolation=scored.isolation,
+            isolation_label=scored.isolation_label,
+            unhealthy_unaffected=list(scored.unhealthy_unaffected),
+            cascade_label=scored.cascade_label,
+            cascaded=list(scored.cascaded),
+            cascaded_share=scored.cascaded_share,
+            data=scored.data,
+            data_label=scored.data_label,
+            behaviour=dict(scored.behaviour),
+            expected={f: FailBehaviour.expected(o) for f, o in scenario.expect.items()},
+            behaviour_match=scored.behaviour_match,
+            recovery=scored.recovery,
+            components=dict(scored.components),
+        )
+
+
+def _good_tail(records: list[SampleRecord], limit_s: float) -> list[SampleRecord]:
+    """The trailing run of samples that look like baseline: served (not degraded) and fast enough."""
+    tail = []
+    for record in reversed(records):
+        if record.outcome is ProbeOutcome.SERVED and record.latency_ms / 1000 <= limit_s:
+            tail.append(record)
+        else:
+            break
+    return list(reversed(tail))
+
+
+def _health(log: SampleLog, target: str, limit_s: float) -> Health:
+    during = log.samples(target, "fault")
+    if any(s.outcome in (ProbeOutcome.HANG, ProbeOutcome.ERROR) for s in during):
+        return Health.DOWN
+    if during and (FeatureStats.of(during).p95_s > limit_s or any(not s.outcome.ok for s in during)):
+        return Health.DEGRADED
+    return Health.OK

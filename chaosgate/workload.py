@@ -1,0 +1,64 @@
+"""The workload: ledger writers that keep writing items with unique ids through the whole scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+from chaosgate.probes.base import ProbeContext
+from chaosgate.probes.plugin import LedgerWriter
+from chaosgate.scoring import WriterCounts
+
+
+class WriterLoop:
+    """Writes at `rate` per second until stopped; remembers what it attempted and what was acknowledged."""
+
+    def __init__(
+        self, name: str, writer: LedgerWriter, ctx: ProbeContext, *, rate: float, limit: int
+    ) -> None:
+        self.name = name
+        self.writer = writer
+        self.ctx = ctx
+        self.rate = rate
+        self.limit = limit  # bounded in count, whatever the duration
+        self.attempted: set[str] = set()
+        self.acknowledged: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"writer {self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        prefix = uuid.uuid4().hex[:8]
+        for n in range(self.limit):
+            write_id = f"cg-{prefix}-{n}"
+            # Attempted before the call: a write the system took but never acknowledged is "recovered".
+            self.attempted.add(write_id)
+            try:
+                async with asyncio.timeout(self.ctx.timeout_s):
+                    if await self.writer.write(self.ctx, write_id):
+                        self.acknowledged.add(write_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an unacknowledged write is data for the checker, not an error
+                pass
+            await asyncio.sleep(1 / self.rate)
+
+    async def check(self, *, timeout_s: float) -> WriterCounts:
+        """Read everything back and count lost / recovered / unexpected."""
+        async with asyncio.timeout(timeout_s):
+            read_back = await self.writer.read_back(self.ctx)
+        return WriterCounts.check(
+            attempted=self.attempted,
+            acknowledged=self.acknowledged,
+            read_back=read_back,
+            ephemeral=self.writer.ephemeral,
+        )
