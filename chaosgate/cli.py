@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, str] = {
     "proxy": "chaosgate.proxy.cli:proxy_group",
     "stack": "chaosgate.stack.cli:stack_group",
     "validate": "chaosgate.scenario.cli:validate_command",
+    "run": "chaosgate.run_cli:run_command",
+    "list": "chaosgate.run_cli:list_command",
 }
 
 

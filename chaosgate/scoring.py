@@ -272,9 +272,9 @@ def _recovery(obs: Observations) -> float:
     return max(0.0, 1.0 - (obs.recovery_s - obs.recovery_target_s) / span)
 
 
-def overall(scores: Sequence[tuple[ScenarioScore, float]]) -> float:
+def overall(readiness_and_weight: Sequence[tuple[float, float]]) -> float:
     """Weighted mean readiness over scenarios (weight 0..10); 0 when every weight is 0."""
-    total = sum(weight for _, weight in scores)
+    total = sum(weight for _, weight in readiness_and_weight)
     if total <= 0:
         return 0.0
-    return round(sum(s.readiness * weight for s, weight in scores) / total, 1)
+    return round(sum(readiness * weight for readiness, weight in readiness_and_weight) / total, 1)

@@ -58,7 +58,9 @@ InjectorFactory = Callable[[FaultEnvironment], Injector[Any]]
 
 def default_injectors() -> Mapping[str, InjectorFactory]:
     """The injectors chaosgate ships, by the `injector:` name scenarios use."""
+    from injectors.pool import PoolInjector
     from injectors.process import ProcessInjector
     from injectors.toxiproxy import ToxiproxyInjector
+    from injectors.wsflood import WsFloodInjector
 
-    return {cls.name: cls for cls in (ToxiproxyInjector, ProcessInjector)}
+    return {cls.name: cls for cls in (ToxiproxyInjector, ProcessInjector, PoolInjector, WsFloodInjector)}

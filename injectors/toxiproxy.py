@@ -298,8 +298,9 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
         attrs = toxic.attributes
         if toxic.type is ToxicType.LATENCY:
             delay_s = min(attrs.get("latency", 0) / 1000, self.VERIFY_BUDGET_S * 0.8)
-            return lambda c: (c.result is LinkResult.SILENT) or (
-                c.result is LinkResult.REPLIED and c.elapsed_s >= 0.8 * delay_s
+            return lambda c: (
+                (c.result is LinkResult.SILENT)
+                or (c.result is LinkResult.REPLIED and c.elapsed_s >= 0.8 * delay_s)
             )
         if toxic.type is ToxicType.TIMEOUT:
             return lambda c: c.result in (LinkResult.SILENT, LinkResult.CLOSED, LinkResult.RESET)

@@ -146,10 +146,10 @@ def test_overall_is_the_weighted_mean_over_scenarios() -> None:
             health={"auth": Health.DOWN},
         )
     )
-    assert overall([(perfect, 8), (worst, 2)]) == pytest.approx(
+    assert overall([(perfect.readiness, 8), (worst.readiness, 2)]) == pytest.approx(
         round((100 * 8 + worst.readiness * 2) / 10, 1)
     )
-    assert overall([(perfect, 0)]) == 0.0
+    assert overall([(perfect.readiness, 0)]) == 0.0
 
 
 def test_percentile_and_stats() -> None:

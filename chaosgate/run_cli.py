@@ -1,0 +1,151 @@
+"""`chaosgate run` and `chaosgate list`: run scenarios against the stack and gate on the readiness score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from chaosgate.errors import Location, ValidationError
+from chaosgate.gate import FLOOR_HELP, parse_floors
+from chaosgate.harness import Harness
+from chaosgate.progress import ConsoleProgress, summary_table
+from chaosgate.runner import RunSettings
+from chaosgate.scenario.loader import load_scenarios
+from chaosgate.scenario.models import Scenario
+from chaosgate.stack.cli import Progress, config_option, run_dir_option
+from chaosgate.stack.launcher import PROFILES, LocalStack, parse_switches
+from chaosgate.topology import Topology, load_topology
+from injectors.base import default_injectors
+
+
+def scenario_paths(topology: Topology, names: tuple[str, ...], run_all: bool) -> list[Path]:
+    """Names (looked up in scenarios/ next to chaos.yaml) or paths; --all takes every file there."""
+    folder = topology.source.parent / "scenarios"
+    if run_all:
+        if names:
+            raise ValidationError("give scenario names or --all, not both")
+        paths = sorted(folder.glob("*.yaml"))
+        if not paths:
+            raise ValidationError(f"--all: no scenario files in {folder}")
+        return paths
+    if not names:
+        raise ValidationError("name at least one scenario, or pass --all (see `chaosgate list`)")
+    paths = []
+    for name in names:
+        path = Path(name)
+        if not path.suffix:
+            path = folder / f"{name}.yaml"
+        if not path.exists():
+            known = ", ".join(p.stem for p in sorted(folder.glob("*.yaml"))) or "none"
+            raise ValidationError(f"no scenario {name!r} ({path} does not exist); known: {known}")
+        paths.append(path)
+    return paths
+
+
+def check_injectors(scenarios: list[Scenario], paths: list[Path]) -> None:
+    """Every fault's injector must exist here before anything is touched."""
+    available = default_injectors()
+    for scenario, path in zip(scenarios, paths, strict=True):
+        for i, fault in enumerate(scenario.faults):
+            if fault.injector not in available:
+                raise ValidationError(
+                    f"injector {fault.injector!r} is not available on this runtime; "
+                    f"available: {', '.join(sorted(available))}",
+                    Location(path, 0, f"faults[{i}].injector"),
+                )
+
+
+@click.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every scenario in scenarios/.")
+@click.option("--profile", type=click.Choice(PROFILES), default="hardened", show_default=True)
+@click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
+@click.option(
+    "--min-score", type=click.FloatRange(0, 100), default=None, help="Gate: overall readiness floor."
+)
+@click.option("--floor", "floor_items", multiple=True, metavar="DIMENSION=VALUE", help=f"Gate: {FLOOR_HELP}.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), default=Path("reports"), show_default=True
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.05, 10),
+    default=1.0,
+    show_default=True,
+    help="Multiply steady windows and fault durations (e.g. 0.25 for a smoke run).",
+)
+@click.option("--keep-stack", is_flag=True, help="Leave a stack this command started running afterwards.")
+@config_option
+@run_dir_option
+def run_command(
+    names: tuple[str, ...],
+    run_all: bool,
+    profile: str,
+    switch_items: tuple[str, ...],
+    min_score: float | None,
+    floor_items: tuple[str, ...],
+    out: Path,
+    time_scale: float,
+    keep_stack: bool,
+    config: Path,
+    run_dir: Path | None,
+) -> None:
+    """Run SCENARIO names (or --all) and exit 0 when the gate holds, 1 when it does not, 2 on bad input."""
+    # Everything is validated before anything is touched.
+    topology = load_topology(config)
+    paths = scenario_paths(topology, names, run_all)
+    scenarios: list[Scenario] = load_scenarios(paths, topology)
+    check_injectors(scenarios, paths)
+    floors = parse_floors(floor_items)
+    try:
+        switches = parse_switches(switch_items)
+    except ValueError as exc:
+        raise ValidationError(f"--switch {exc}") from None
+
+    err = Console(stderr=True)
+    progress = Progress(err)
+    stack = LocalStack(topology, run_dir=run_dir, profile=profile, switches=switches, observer=progress)
+    with progress.status:
+        started = stack.up()
+    if not started and (stack.profile, stack.switches) != (profile, switches):
+        err.print(f"restarting services with profile {profile}")
+        stack.restart_services(profile=profile, switches=switches)
+    try:
+        harness = Harness(
+            topology=topology,
+            stack=stack,
+            out_root=out,
+            settings=RunSettings(time_scale=time_scale),
+            observers=[ConsoleProgress(err)],
+            min_score=min_score,
+            floors=floors,
+        )
+        result = harness.run(scenarios)
+    finally:
+        if started and not keep_stack:
+            with progress.status:
+                stack.down()
+    console = Console(width=max(Console().width, 140))
+    console.print(summary_table(result))
+    assert result.gate is not None
+    report = out / result.run_id / "result.json"
+    console.print(f"result: {report}")
+    if result.gate.passed:
+        console.print("[green]gate: PASS[/]")
+        return
+    console.print("[red]gate: FAIL[/] — " + "; ".join(result.gate.reasons))
+    raise click.exceptions.Exit(1)
+
+
+@click.command("list")
+@config_option
+def list_command(config: Path) -> None:
+    """List the scenarios in scenarios/ (next to chaos.yaml)."""
+    topology = load_topology(config)
+    for scenario in load_scenarios(scenario_paths(topology, (), True), topology):
+        faults = ", ".join(f.injector for f in scenario.faults)
+        click.echo(
+            f"{scenario.name:<28} w{scenario.weight:<4g} target {scenario.target:<10} {faults:<12} {scenario.title}"
+        )

@@ -1,0 +1,108 @@
+"""Connection-pool exhaustion: a runaway client takes every connection the SQL server allows.
+
+The injector connects straight to the server (not through the link's proxy, so toxics on the link
+do not get in its way), holds as many connections as the server gives it, and terminates the
+other backends of the database so that services must reconnect into a full server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import asyncpg
+
+from chaosgate.errors import FaultError
+from chaosgate.scenario.models import PoolFault
+from injectors.background import BackgroundHold
+from injectors.base import FaultEnvironment, HandleData, Injector
+
+GRACE_S = 15.0
+
+
+class PoolInjector(Injector[PoolFault]):
+    name = "pool"
+
+    def __init__(self, env: FaultEnvironment) -> None:
+        super().__init__(env)
+        self._holds: dict[str, BackgroundHold] = {}
+        self._held: dict[str, int] = {}
+
+    def _dsn(self, store: str, *, via_link: bool) -> str:
+        spec = self.env.topology.stores[store]
+        host = self.env.topology.link_address(store) if via_link else f"127.0.0.1:{spec.port}"
+        return f"postgresql://postgres@{host}/{spec.database}"
+
+    def apply(self, spec: PoolFault, *, fault_id: str) -> HandleData:
+        dsn = self._dsn(spec.store, via_link=False)
+
+        async def hold(stop: asyncio.Event) -> None:
+            connections: list[asyncpg.Connection] = []
+            sleepers: list[asyncio.Task[str]] = []
+            try:
+                for _ in range(spec.connections):
+                    try:
+                        connections.append(await asyncpg.connect(dsn, timeout=2))
+                    except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, OSError):
+                        break  # the server is full: that is the point
+                self._held[fault_id] = len(connections)
+                if connections:
+                    # Kick out everyone else so that their next query needs a new connection.
+                    await connections[0].execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                        "AND backend_type = 'client backend' AND pid <> ALL($1::int[])",
+                        [c.get_server_pid() for c in connections],
+                    )
+                    if spec.mode == "query":  # busy connections, not idle ones
+                        sleepers = [
+                            asyncio.create_task(c.execute("SELECT pg_sleep(3600)")) for c in connections
+                        ]
+                await stop.wait()
+            finally:
+                for task in sleepers:
+                    task.cancel()
+                await asyncio.gather(*sleepers, return_exceptions=True)
+                for c in connections:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(c.close(), 2)
+
+        background = BackgroundHold(f"pool-{fault_id}", hold, spec.duration + GRACE_S)
+        background.start()
+        deadline = time.monotonic() + 30
+        while fault_id not in self._held and background.alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if background.error is not None or fault_id not in self._held:
+            background.release()
+            raise FaultError(f"could not open connections to {spec.store}: {background.error}")
+        self._holds[fault_id] = background
+        return {"held": self._held[fault_id]}
+
+    def verify(self, spec: PoolFault, data: HandleData) -> str:
+        async def try_connect() -> str:
+            try:
+                conn = await asyncpg.connect(self._dsn(spec.store, via_link=True), timeout=1)
+            except asyncpg.TooManyConnectionsError:
+                return "refused: too many clients"
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                return f"refused: {type(exc).__name__}"
+            await conn.close()
+            return ""
+
+        refusal = asyncio.run(try_connect())
+        if not refusal:
+            raise FaultError(f"{spec.store} still accepts connections with {data.get('held')} held")
+        return f"holding {data.get('held')} connections to {spec.store}; a new one is {refusal}"
+
+    def remove(self, spec: PoolFault, data: HandleData) -> None:
+        # In another process (watchdog, sweep) there is nothing to do: the held connections
+        # closed when the process that held them died.
+        hold = self._holds.pop(str(data.get("fault_id")), None)
+        if hold is not None:
+            hold.release()
+
+    def close(self) -> None:
+        for hold in self._holds.values():
+            hold.release()
+        self._holds.clear()

@@ -1,0 +1,117 @@
+"""WebSocket flood: open many concurrent, authenticated WebSocket connections through the gateway.
+
+Bounded in count (the scenario's `connections`, at most 20,000) and in time (the fault's duration
+plus a grace period), and only ever to the configured gateway on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from chaosgate.errors import FaultError
+from chaosgate.scenario.models import WsFloodFault
+from injectors.background import BackgroundHold
+from injectors.base import FaultEnvironment, HandleData, Injector
+
+GRACE_S = 15.0
+PASSWORD = "chaosgate-flood-password-1"
+
+
+@dataclass
+class FloodStats:
+    opened: int = 0
+    rejected: int = 0
+    failed: int = 0
+    done: bool = False
+    sockets: list[ClientConnection] = field(default_factory=list)
+
+
+class WsFloodInjector(Injector[WsFloodFault]):
+    name = "wsflood"
+
+    def __init__(self, env: FaultEnvironment) -> None:
+        super().__init__(env)
+        self._holds: dict[str, BackgroundHold] = {}
+        self._stats: dict[str, FloodStats] = {}
+
+    def _token(self) -> str:
+        email = f"flood-{uuid.uuid4().hex[:10]}@flood.chaosgate.test"
+        with httpx.Client(base_url=self.env.gateway_url, timeout=self.env.call_timeout_s) as http:
+            http.post(
+                "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "flood"}
+            )
+            login = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+        if login.status_code != 200:
+            raise FaultError(
+                f"wsflood: could not log a flood user in: {login.status_code} {login.text[:200]}"
+            )
+        return str(login.json()["access_token"])
+
+    def apply(self, spec: WsFloodFault, *, fault_id: str) -> HandleData:
+        url = self.env.gateway_url.replace("http://", "ws://", 1) + f"{spec.path}?token={self._token()}"
+        stats = FloodStats()
+
+        async def connect_one() -> None:
+            try:
+                socket = await websockets.connect(url, open_timeout=5, close_timeout=0.5, ping_interval=None)
+            except websockets.InvalidStatus:
+                stats.rejected += 1
+                return
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                stats.failed += 1
+                return
+            stats.opened += 1
+            stats.sockets.append(socket)
+
+        async def hold(stop: asyncio.Event) -> None:
+            pending: set[asyncio.Task[None]] = set()
+            try:
+                for _ in range(spec.connections):
+                    if stop.is_set():
+                        break
+                    task = asyncio.create_task(connect_one())
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                    await asyncio.sleep(1 / spec.rate)
+                await asyncio.gather(*pending, return_exceptions=True)
+                stats.done = True
+                await stop.wait()
+            finally:
+                for task in pending:
+                    task.cancel()
+                for socket in stats.sockets:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(socket.close(), 1)
+
+        background = BackgroundHold(f"wsflood-{fault_id}", hold, spec.duration + GRACE_S)
+        background.start()
+        self._holds[fault_id] = background
+        self._stats[fault_id] = stats
+        return {"connections": spec.connections}
+
+    def verify(self, spec: WsFloodFault, data: HandleData) -> str:
+        stats = self._stats[str(data["fault_id"])]
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and stats.opened + stats.rejected + stats.failed == 0:
+            time.sleep(0.02)
+        if stats.opened + stats.rejected + stats.failed == 0:
+            raise FaultError("wsflood: no connection attempt completed within 1 s")
+        return f"flooding: {stats.opened} open, {stats.rejected} rejected, {stats.failed} failed so far"
+
+    def remove(self, spec: WsFloodFault, data: HandleData) -> None:
+        hold = self._holds.pop(str(data.get("fault_id")), None)
+        if hold is not None:
+            hold.release()
+
+    def close(self) -> None:
+        for hold in self._holds.values():
+            hold.release()
+        self._holds.clear()
