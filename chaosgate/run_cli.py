@@ -146,6 +146,5 @@ def list_command(config: Path) -> None:
     topology = load_topology(config)
     for scenario in load_scenarios(scenario_paths(topology, (), True), topology):
         faults = ", ".join(f.injector for f in scenario.faults)
-        click.echo(
-            f"{scenario.name:<28} w{scenario.weight:<4g} target {scenario.target:<10} {faults:<12} {scenario.title}"
-        )
+        where = f"target {scenario.target:<10}"
+        click.echo(f"{scenario.name:<28} w{scenario.weight:<4g} {where} {faults:<12} {scenario.title}")
