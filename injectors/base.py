@@ -58,9 +58,13 @@ InjectorFactory = Callable[[FaultEnvironment], Injector[Any]]
 
 def default_injectors() -> Mapping[str, InjectorFactory]:
     """The injectors chaosgate ships, by the `injector:` name scenarios use."""
+    from injectors.docker import DockerInjector
     from injectors.pool import PoolInjector
     from injectors.process import ProcessInjector
     from injectors.toxiproxy import ToxiproxyInjector
     from injectors.wsflood import WsFloodInjector
 
-    return {cls.name: cls for cls in (ToxiproxyInjector, ProcessInjector, PoolInjector, WsFloodInjector)}
+    return {
+        cls.name: cls
+        for cls in (ToxiproxyInjector, ProcessInjector, PoolInjector, WsFloodInjector, DockerInjector)
+    }
