@@ -1,0 +1,195 @@
+"""`chaosgate stack ...`: bring the local stack up, show its status and logs, take it down."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from chaosgate.errors import ValidationError
+from chaosgate.stack.launcher import PROFILES, LocalStack, Observer, Phase, StackEvent, parse_switches
+from chaosgate.stack.processes import follow, tail
+from chaosgate.topology import Topology, load_topology
+
+MARKS = {
+    Phase.SWEEPING: "[dim]…[/]",
+    Phase.STARTING: "[yellow]→[/]",
+    Phase.READY: "[green]✓[/]",
+    Phase.STOPPING: "[yellow]↓[/]",
+    Phase.STOPPED: "[dim]■[/]",
+    Phase.RUNNING: "[green]●[/]",
+}
+
+
+class Progress:
+    """Prints one line per launcher event under a spinner naming what is being waited for."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.status = console.status("")
+
+    def __call__(self, event: StackEvent) -> None:
+        if event.phase is Phase.SWEEPING:
+            self.status.update("looking for leftovers")
+            return
+        if event.phase in (Phase.STARTING, Phase.STOPPING):
+            self.status.update(f"{event.phase.value} {event.component}")
+        detail = f" [dim]{event.detail}[/]" if event.detail else ""
+        self.console.print(f"{MARKS[event.phase]} {event.component} {event.phase.value}{detail}")
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="chaos.yaml",
+    show_default=True,
+    envvar="CHAOSGATE_CONFIG",
+    help="The topology file.",
+)
+run_dir_option = click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar="CHAOSGATE_RUN_DIR",
+    help="Where data, logs and state live [default: chaos.yaml's run_dir, next to it].",
+)
+
+
+def _topology(config: Path) -> Topology:
+    return load_topology(config)
+
+
+def _stack(config: Path, run_dir: Path | None, observer: Observer | None = None) -> LocalStack:
+    return LocalStack(_topology(config), run_dir=run_dir, observer=observer)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _wide_console() -> Console:
+    # Piped output (CI logs, tests) gets rich's default 80 columns, too narrow for URLs.
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+@click.group(name="stack")
+def stack_group() -> None:
+    """The local stack: real stores, the fault proxy and the services, as local processes."""
+
+
+@stack_group.command("up")
+@click.option("--profile", type=click.Choice(PROFILES), default="hardened", show_default=True)
+@click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
+@click.option(
+    "--timeout", default=30.0, show_default=True, help="Seconds to wait for each wave to be healthy."
+)
+@config_option
+@run_dir_option
+def up(
+    profile: str, switch_items: tuple[str, ...], timeout: float, config: Path, run_dir: Path | None
+) -> None:
+    """Start stores, proxy and services in dependency order and wait until all are healthy."""
+    try:
+        switches = parse_switches(switch_items)
+    except ValueError as exc:
+        raise ValidationError(f"--switch {exc}") from None
+    console = Console(stderr=True)
+    progress = Progress(console)
+    stack = LocalStack(
+        _topology(config),
+        run_dir=run_dir,
+        profile=profile,
+        switches=switches,
+        health_timeout=timeout,
+        observer=progress,
+    )
+    # SIGTERM (a CI timeout, `kill`) takes the same path as Ctrl-C: `up` stops what it started.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with progress.status:
+            started = stack.up()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out = Console()
+    if not started:
+        out.print(f"the stack in {stack.run_dir} is already running (profile {stack.profile}); nothing done")
+    out.print(f"gateway   {stack.gateway_url}")
+    out.print(f"proxy API {stack.proxy_api_url}")
+    for name in stack.services:
+        if name != stack.topology.gateway:
+            out.print(f"{name:<9} {stack.url_of(name)}")
+    out.print(f"logs      {stack.run_dir / 'logs'}")
+
+
+@stack_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@config_option
+@run_dir_option
+def status(as_json: bool, config: Path, run_dir: Path | None) -> None:
+    """Show each component's process and health, and the proxies. Exit 3 when not all are healthy."""
+    report = _stack(config, run_dir).status()
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        table = Table(title=f"stack in {report.run_dir} (profile {report.profile})")
+        for column in ("component", "kind", "pid", "health", "url", "detail"):
+            table.add_column(column)
+        for c in report.components:
+            health = (
+                "[green]healthy[/]" if c.healthy else ("[red]unhealthy[/]" if c.alive else "[red]down[/]")
+            )
+            table.add_row(c.name, c.kind.value, str(c.pid or "-"), health, c.url, c.detail)
+        console = _wide_console()
+        console.print(table)
+        for proxy in report.proxies:
+            state = "enabled" if proxy.get("enabled") else "disabled"
+            toxics = len(proxy.get("toxics") or [])
+            console.print(
+                f"proxy {proxy.get('name')}: {proxy.get('listen')} → {proxy.get('upstream')} ({state}, "
+                f"{toxics} toxics)"
+            )
+        console.print(f"gateway {report.gateway_url}")
+    sys.exit(0 if report.up else 3)
+
+
+@stack_group.command("logs")
+@click.argument("name")
+@click.option("-n", "lines", default=50, show_default=True, help="How many lines to show.")
+@click.option("-f", "follow_log", is_flag=True, help="Keep printing what is appended.")
+@config_option
+@run_dir_option
+def logs(name: str, lines: int, follow_log: bool, config: Path, run_dir: Path | None) -> None:
+    """Show the log of one component (a service, a store or `proxy`)."""
+    stack = _stack(config, run_dir)
+    path = stack.table.log_path(name)
+    known = [*stack.topology.stores, "proxy", *stack.topology.services]
+    if name not in known:
+        raise ValidationError(f"no component named {name!r}; valid: {', '.join(known)}")
+    if not path.is_file():
+        raise ValidationError(f"{name} has no log yet ({path}); has the stack been started?")
+    text = tail(path, lines)
+    if text:
+        click.echo(text)
+    if follow_log:
+        follow(path, sys.stdout)
+
+
+@stack_group.command("down")
+@config_option
+@run_dir_option
+def down(config: Path, run_dir: Path | None) -> None:
+    """Stop everything the stack started (SIGTERM, then SIGKILL after a grace period)."""
+    console = Console(stderr=True)
+    progress = Progress(console)
+    stack = _stack(config, run_dir, observer=progress)
+    with progress.status:
+        stopped = stack.down()
+    Console().print("stack is down" if stopped else "nothing was running")

@@ -1,0 +1,589 @@
+"""LocalStack: the root object of a local stack (stores, fault proxy, services): up, status, down."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from pydantic import BaseModel, Field
+
+from chaosgate.errors import StackError
+from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
+from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping
+from chaosgate.topology import LOOPBACK, StoreKind, Topology
+
+PROXY = "proxy"
+PROFILES = ("baseline", "hardened")
+
+
+class Phase(StrEnum):
+    """What the launcher is doing to a component; observers turn these into a progress display."""
+
+    SWEEPING = "sweeping"
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    RUNNING = "running"  # `up` found the stack already running
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    component: str
+    phase: Phase
+    detail: str = ""
+
+
+Observer = Callable[[StackEvent], None]
+
+
+class ComponentStatus(BaseModel):
+    name: str
+    kind: ProcessKind
+    backend: str = ""
+    pid: int | None = None
+    alive: bool = False
+    healthy: bool = False
+    url: str = ""
+    detail: str = ""
+
+
+class StackStatus(BaseModel):
+    run_dir: str
+    profile: str
+    switches: dict[str, bool] = Field(default_factory=dict)
+    up: bool  # `up` completed and every component is alive and healthy
+    gateway_url: str
+    proxy_api_url: str
+    components: list[ComponentStatus]
+    proxies: list[dict[str, Any]] = Field(default_factory=list)
+
+    def component(self, name: str) -> ComponentStatus:
+        return next(c for c in self.components if c.name == name)
+
+
+def format_switches(switches: Mapping[str, bool]) -> str:
+    """`{"a": True, "b": False}` → `a=on,b=off` (SC_SWITCHES)."""
+    return ",".join(f"{name}={'on' if on else 'off'}" for name, on in switches.items())
+
+
+def parse_switches(items: Collection[str]) -> dict[str, bool]:
+    """`["a=on", "b=off"]` → `{"a": True, "b": False}`; ValueError on anything else."""
+    out: dict[str, bool] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or value not in ("on", "off"):
+            raise ValueError(f"{item!r}: expected NAME=on or NAME=off")
+        out[name.strip()] = value == "on"
+    return out
+
+
+class LocalStack:
+    """One local stack in one run dir. Every process it starts is recorded in `<run-dir>/state.json`."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        run_dir: Path | str | None = None,
+        profile: str = "hardened",
+        switches: Mapping[str, bool] | None = None,
+        services: Collection[str] | None = None,
+        service_env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+        health_timeout: float = 30.0,
+        grace: float = 10.0,
+        observer: Observer | None = None,
+    ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        self.topology = topology
+        self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()
+        self.profile = profile
+        self.switches = dict(switches or {})
+        self.service_env = dict(service_env or {})
+        self.python = python
+        self.health_timeout = health_timeout
+        self.grace = grace
+        self._observer = observer
+        self.table = ProcessTable(self.run_dir)
+        self.services = self._select_services(services)
+
+    def _select_services(self, services: Collection[str] | None) -> list[str]:
+        if services is None:
+            return self.topology.start_order()
+        chosen = set(services)
+        for name in chosen:
+            if name not in self.topology.services:
+                raise ValueError(f"no service named {name!r}")
+            missing = [d for d in self.topology.services[name].links if d in self.topology.services]
+            missing = [d for d in missing if d not in chosen]
+            if missing:
+                raise ValueError(f"service {name!r} needs {', '.join(missing)}, which are not selected")
+        return [name for name in self.topology.start_order() if name in chosen]
+
+    # -- addresses ---------------------------------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url_of(self.topology.gateway)
+
+    @property
+    def proxy_api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.topology.proxy.api_port}"
+
+    def url_of(self, component: str, *, via_proxy: bool = False) -> str:
+        """A URL for a service (http), a store (redis:// or postgresql://) or `proxy` (its API).
+
+        `via_proxy=True` gives the address through the fault proxy (the link of the same name)."""
+        if component == PROXY:
+            return self.proxy_api_url
+        port = self.topology.component_port(component)
+        host = self.topology.link_address(component) if via_proxy else f"{LOOPBACK}:{port}"
+        store = self.topology.stores.get(component)
+        if store is None:
+            return f"http://{host}"
+        if store.kind is StoreKind.REDIS:
+            return f"redis://{host}/0"
+        return f"postgresql://postgres@{host}/{store.database}"
+
+    def pid_of(self, name: str) -> int | None:
+        """The pid of a running component (service, store or `proxy`), None when it is not running."""
+        record = self.table.record(name)
+        if record is None or not self.table.is_alive(record):
+            return None
+        return record.pid
+
+    def pids(self) -> list[int]:
+        """Every live process of the stack, children included."""
+        return self.table.pids()
+
+    # -- up ------------------------------------------------------------------------------------------
+
+    def is_up(self) -> bool:
+        """True when a completed `up` left every component alive (the process table says so)."""
+        state = self.table.state
+        if not state.complete:
+            return False
+        names = [*self.topology.stores, PROXY, *self.services]
+        return all(self.table.alive(name) for name in names)
+
+    def up(self) -> bool:
+        """Start everything and wait until healthy. False (and nothing touched) if already up; then
+        `profile` and `switches` are set to those of the running stack, which is not switched."""
+        with self.table.locked():
+            self.table.reload()
+            if self.is_up():
+                state = self.table.state
+                detail = f"profile {state.profile}" + (
+                    f", switches {format_switches(state.switches)}" if state.switches else ""
+                )
+                self._emit("stack", Phase.RUNNING, detail)
+                self.profile, self.switches = state.profile, dict(state.switches)
+                return False
+            self._sweep()
+            self._check_ports()
+            self.table.state = StackState(profile=self.profile, switches=self.switches)
+            self.table.save()
+            try:
+                self._prepare_run_dir()
+                self._start_stores()
+                self._start_proxy()
+                self._start_services(self.services)
+            except BaseException:
+                # Leave nothing half-started behind; the logs stay in the run dir.
+                with contextlib.suppress(Exception):
+                    self.table.sweep(grace=2.0)
+                raise
+            self.table.state.complete = True
+            self.table.save()
+            return True
+
+    def _sweep(self) -> None:
+        self._emit("stack", Phase.SWEEPING)
+        for leftover in self.table.sweep(grace=self.grace):
+            self._emit(leftover, Phase.STOPPED, "leftover from an earlier run")
+
+    def _check_ports(self) -> None:
+        for port, owner in self.topology.ports():
+            if owner.startswith("service ") and owner.removeprefix("service ") not in self.services:
+                continue
+            if not port_free(port):
+                holder = port_holder(port)
+                by = f" by {holder}" if holder else ""
+                raise StackError(
+                    f"port {port} for {owner} is already in use{by}; stop it or change the port in "
+                    f"{self.topology.source}"
+                )
+
+    def _prepare_run_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            # The PostgreSQL servers run unprivileged and must traverse into their data dirs.
+            self.run_dir.chmod(0o755)
+        (self.run_dir / "proxies.json").write_text(
+            json.dumps(self.topology.proxies_config(), indent=2), encoding="utf-8"
+        )
+
+    def jwt_secret(self) -> str:
+        """The run dir's JWT secret: generated once, kept in the run dir so restarts keep sessions."""
+        path = self.run_dir / "jwt_secret"
+        if not path.is_file():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text(encoding="utf-8").strip()
+
+    def _backends(self) -> dict[str, StoreBackend]:
+        return {name: backend_for(name, store, self.run_dir) for name, store in self.topology.stores.items()}
+
+    def _start_stores(self) -> None:
+        backends = self._backends()
+        deadline = time.monotonic() + self.health_timeout
+
+        def start(name: str, backend: StoreBackend) -> None:
+            self._emit(name, Phase.STARTING, backend.backend())
+            backend.start(self.table)
+            backend.wait_ready(self.table, deadline=deadline)
+            self._emit(name, Phase.READY, self.url_of(name))
+
+        # In parallel: initdb and the first start of PostgreSQL take about a second each.
+        with ThreadPoolExecutor(max_workers=len(backends) or 1, thread_name_prefix="store") as pool:
+            futures = [pool.submit(start, name, backend) for name, backend in backends.items()]
+            for future in futures:
+                future.result()
+
+    def _start_proxy(self) -> None:
+        self._emit(PROXY, Phase.STARTING, "chaosgate proxy serve")
+        argv = [
+            self.python, "-m", "chaosgate", "proxy", "serve",
+            "--host", LOOPBACK,
+            "--port", str(self.topology.proxy.api_port),
+            "--config", str(self.run_dir / "proxies.json"),
+        ]  # fmt: skip
+        record = self.table.spawn(PROXY, argv, kind=ProcessKind.PROXY, port=self.topology.proxy.api_port)
+        deadline = time.monotonic() + self.health_timeout
+        wanted = {p["name"]: p for p in self.topology.proxies_config()}
+        with httpx.Client(base_url=self.proxy_api_url, timeout=2.0) as client:
+            while True:
+                try:
+                    listed = client.get("/proxies")
+                    if listed.status_code == 200:
+                        missing = [spec for name, spec in wanted.items() if name not in listed.json()]
+                        if not missing:
+                            break
+                        client.post("/populate", json=missing).raise_for_status()
+                        continue
+                except (httpx.HTTPError, ValueError):
+                    pass
+                self._check_alive(PROXY, record)
+                if time.monotonic() > deadline:
+                    raise self._not_up(PROXY, f"no answer from {self.proxy_api_url}/proxies", record)
+                time.sleep(0.05)
+        self._emit(PROXY, Phase.READY, f"{self.proxy_api_url} ({len(wanted)} proxies)")
+
+    def _service_environment(self, name: str) -> dict[str, str]:
+        service = self.topology.services[name]
+        env = dict(os.environ)
+        env.update(self.service_env)
+        env.update(
+            {
+                "SC_SERVICE": name,
+                "SC_HOST": LOOPBACK,
+                "SC_PORT": str(service.port),
+                "SC_PROFILE": self.profile,
+                "SC_SWITCHES": format_switches(self.switches),
+                "SC_JWT_SECRET": self.jwt_secret(),
+                "SC_RUN_DIR": str(self.run_dir),
+            }
+        )
+        env.update(self.topology.service_env(name))
+        return env
+
+    def _start_services(self, names: Collection[str]) -> None:
+        for level in self.topology.start_levels():
+            wave = [name for name in level if name in names]
+            for name in wave:
+                self._emit(name, Phase.STARTING, f"profile {self.profile}")
+                argv = self.topology.service_command(name, python=self.python)
+                self.table.spawn(
+                    name,
+                    argv,
+                    kind=ProcessKind.SERVICE,
+                    env=self._service_environment(name),
+                    port=self.topology.services[name].port,
+                )
+            deadline = time.monotonic() + self.health_timeout
+            for name in wave:
+                self._wait_healthy(name, deadline)
+                self._emit(name, Phase.READY, self.url_of(name))
+
+    def _wait_healthy(self, name: str, deadline: float) -> None:
+        record = self.table.record(name)
+        assert record is not None
+        url = self.url_of(name) + self.topology.service_defaults.ready
+        last = "no answer"
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                try:
+                    response = client.get(url)
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text[:200]}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                self._check_alive(name, record)
+                if time.monotonic() > deadline:
+                    raise self._not_up(
+                        name,
+                        f"{url} did not answer 200 within {self.health_timeout:.0f}s (last: {last})",
+                        record,
+                    )
+                time.sleep(0.1)
+
+    def _check_alive(self, name: str, record: ProcessRecord) -> None:
+        if not self.table.is_alive(record):
+            raise self._not_up(name, "the process exited", record)
+
+    @staticmethod
+    def _not_up(name: str, why: str, record: ProcessRecord) -> StackError:
+        return StackError(
+            f"{name} did not come up: {why}. Last lines of {record.log}:\n{tail(record.log, 15)}"
+        )
+
+    # -- services only -------------------------------------------------------------------------------
+
+    def restart_services(
+        self,
+        *,
+        profile: str | None = None,
+        switches: Mapping[str, bool] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Restart only the services, with a new profile/switches/env; stores and proxy keep running."""
+        if profile is not None and profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        with self.table.locked():
+            self.table.reload()
+            self._stop_services(self.services)
+            if profile is not None:
+                self.profile = profile
+            if switches is not None:
+                self.switches = dict(switches)
+            if env is not None:
+                self.service_env = dict(env)
+            self.table.state.profile, self.table.state.switches = self.profile, self.switches
+            self.table.save()
+            self._start_services(self.services)
+
+    def restart_service(self, name: str) -> None:
+        """Stop and start one service with the current profile (e.g. after `kill_service`)."""
+        self._require_service(name)
+        with self.table.locked():
+            self.table.reload()
+            self._stop_services([name])
+            self._start_services([name])
+
+    def start_service(self, name: str) -> None:
+        """Start a service that is not running (after `kill_service`), without touching the others."""
+        self._require_service(name)
+        with self.table.locked():
+            self.table.reload()
+            if not self.table.alive(name):
+                self.table.stop(name, grace=0)
+                self._start_services([name])
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL a service's process group, as a crash would; it stays down until restarted."""
+        self._require_service(name)
+        self.table.kill(name)
+
+    def _require_service(self, name: str) -> None:
+        if name not in self.services:
+            raise ValueError(f"no running service named {name!r}; services: {', '.join(self.services)}")
+
+    def _stop_services(self, names: Collection[str]) -> None:
+        for name in reversed(self.topology.start_order()):
+            if name in names:
+                self._emit(name, Phase.STOPPING)
+                self.table.stop(name, grace=self.grace)
+                self._emit(name, Phase.STOPPED)
+
+    # -- down ----------------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop everything this run dir started, services first; returns what was running."""
+        with self.table.locked():
+            self.table.reload()
+            running = [name for name, rec in self.table.state.processes.items() if self.table.is_alive(rec)]
+            order = [*reversed(self.topology.start_order()), PROXY, *self.topology.stores]
+            order += [name for name in self.table.state.processes if name not in order]
+            for name in order:
+                if self.table.record(name) is None:
+                    continue
+                self._emit(name, Phase.STOPPING)
+                self.table.stop(name, grace=self.grace)
+                self._emit(name, Phase.STOPPED)
+            for leftover in self.table.sweep(grace=self.grace):
+                running.append(leftover)
+                self._emit(leftover, Phase.STOPPED, "leftover")
+            return running
+
+    # -- status --------------------------------------------------------------------------------------
+
+    def status(self) -> StackStatus:
+        """Each component's process and health, and the proxies as the proxy API lists them."""
+        self.table.reload()
+        state = self.table.state
+        components: list[ComponentStatus] = []
+        for name, backend in self._backends().items():
+            components.append(self._store_status(name, backend))
+        proxy_status, proxies = self._proxy_status()
+        components.append(proxy_status)
+        with httpx.Client(timeout=2.0) as client:
+            for name in self.services:
+                components.append(self._service_status(name, client))
+        return StackStatus(
+            run_dir=str(self.run_dir),
+            profile=state.profile,
+            switches=state.switches,
+            up=state.complete and all(c.alive and c.healthy for c in components),
+            gateway_url=self.gateway_url,
+            proxy_api_url=self.proxy_api_url,
+            components=components,
+            proxies=proxies,
+        )
+
+    def _store_status(self, name: str, backend: StoreBackend) -> ComponentStatus:
+        store = self.topology.stores[name]
+        pid = self.pid_of(name)
+        if store.kind is StoreKind.REDIS:
+            healthy = redis_ping(store.port)
+            detail = "PONG" if healthy else "no PONG"
+        else:
+            healthy = postgres_answers(store.port, store.database or "postgres")
+            detail = f"SELECT 1 on {store.database}" + (" ok" if healthy else " failed")
+        return ComponentStatus(
+            name=name,
+            kind=ProcessKind.STORE,
+            backend=backend.backend(),
+            pid=pid,
+            alive=pid is not None,
+            healthy=healthy,
+            url=self.url_of(name),
+            detail=detail,
+        )
+
+    def _proxy_status(self) -> tuple[ComponentStatus, list[dict[str, Any]]]:
+        pid = self.pid_of(PROXY)
+        proxies: list[dict[str, Any]] = []
+        detail = ""
+        try:
+            response = httpx.get(f"{self.proxy_api_url}/proxies", timeout=2.0)
+            response.raise_for_status()
+            listed = response.json()
+            proxies = sorted(listed.values(), key=lambda p: str(p.get("name")))
+            missing = sorted(set(self.topology.links) - set(listed))
+            healthy = not missing
+            detail = f"{len(proxies)} proxies" + (f"; missing {', '.join(missing)}" if missing else "")
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            healthy = False
+            detail = f"API: {type(exc).__name__}"
+        status = ComponentStatus(
+            name=PROXY,
+            kind=ProcessKind.PROXY,
+            backend="chaosgate proxy (Toxiproxy API)",
+            pid=pid,
+            alive=pid is not None,
+            healthy=healthy,
+            url=self.proxy_api_url,
+            detail=detail,
+        )
+        return status, proxies
+
+    def _service_status(self, name: str, client: httpx.Client) -> ComponentStatus:
+        pid = self.pid_of(name)
+        base = self.url_of(name)
+        codes: list[str] = []
+        healthy = True
+        for probe in (self.topology.service_defaults.live, self.topology.service_defaults.ready):
+            try:
+                code = client.get(base + probe).status_code
+                codes.append(f"{probe.rsplit('/', 1)[-1]} {code}")
+                healthy = healthy and code == 200
+            except httpx.HTTPError as exc:
+                codes.append(f"{probe.rsplit('/', 1)[-1]} {type(exc).__name__}")
+                healthy = False
+        return ComponentStatus(
+            name=name,
+            kind=ProcessKind.SERVICE,
+            backend="target_system (uvicorn)",
+            pid=pid,
+            alive=pid is not None,
+            healthy=healthy,
+            url=base,
+            detail=", ".join(codes),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _emit(self, component: str, phase: Phase, detail: str = "") -> None:
+        if self._observer is None:
+            return
+        # An observer is a display: a bug in it must not break starting or stopping the stack.
+        with contextlib.suppress(Exception):
+            self._observer(StackEvent(component, phase, detail))
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process of the stack, children included."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
+        return total
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (bind test, as the server would do it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_holder(port: int) -> str:
+    """'pid N (name)' of the process listening on `port`, when the process table tells; for a
+    process of another chaosgate stack, also the run dir to take down."""
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                try:
+                    proc = psutil.Process(conn.pid)
+                    holder = f"pid {conn.pid} ({proc.name()})"
+                    with contextlib.suppress(psutil.Error):
+                        other = proc.environ().get(MARKER)
+                        if other:
+                            holder += (
+                                f" of the chaosgate stack in {other} (chaosgate stack down --run-dir {other})"
+                            )
+                    return holder
+                except psutil.Error:
+                    return f"pid {conn.pid}"
+    return ""

@@ -1,0 +1,1 @@
+"""The auth service: register, login, refresh, logout, me; users in SQL, sessions and lockout in Redis."""

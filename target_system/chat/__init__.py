@@ -1,0 +1,1 @@
+"""The chat service: conversations, messages, WebSocket fan-out, presence, polling fallback and polls."""

@@ -1,0 +1,46 @@
+"""`create_app(settings)`: the chat service as an ASGI app (run by `python -m target_system chat`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from target_system.chat.routes import build_router
+from target_system.chat.service import ChatService
+from target_system.chat.tunables import ChatTunables
+from target_system.common.app import create_service_app
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+
+SERVICE_NAME = "chat"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = ServiceMetrics(SERVICE_NAME)
+    chat = ChatService.build(settings, metrics, ChatTunables.from_env(settings, os.environ))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await chat.start()
+        try:
+            yield
+        finally:
+            await chat.stop()
+
+    app = create_service_app(
+        settings,
+        name=SERVICE_NAME,
+        ready_checks={
+            "sql": chat.sql.ping,
+            "message_store": chat.messages.ready,
+            "redis": chat.redis.ping,
+        },
+        lifespan=lifespan,
+        metrics=metrics,
+    )
+    app.state.chat = chat
+    app.include_router(build_router(chat))
+    return app

@@ -1,0 +1,51 @@
+"""The chat service's own Prometheus metrics, on the service's registry and labelled with its name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge
+
+from target_system.common.metrics import ServiceMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMetrics:
+    """Children already bound to `service=<name>`, so hot paths only call `inc()`."""
+
+    messages: Counter
+    store_timeouts: Counter
+    history_cache_hits: Counter
+    publish_failures: Counter
+    ws_connections: Gauge
+    ws_rejected: Counter
+    ws_dropped: Counter
+
+    @classmethod
+    def create(cls, service: ServiceMetrics) -> ChatMetrics:
+        name = service.service
+
+        def counter(metric: str, doc: str) -> Counter:
+            return service.counter(metric, doc).labels(service=name)
+
+        return cls(
+            messages=counter("chat_messages_total", "Messages stored (first sends, not retries)"),
+            store_timeouts=counter(
+                "chat_message_store_timeouts_total", "Message-store calls that hit their timeout"
+            ),
+            history_cache_hits=counter(
+                "chat_history_cache_hits_total", "Reads answered from the in-process recent-messages cache"
+            ),
+            publish_failures=counter(
+                "pubsub_publish_failures_total", "Fan-out publishes to Redis that failed"
+            ),
+            ws_connections=service.gauge("ws_connections", "Open chat WebSockets in this process").labels(
+                service=name
+            ),
+            ws_rejected=counter(
+                "ws_rejected_total", "WebSockets refused by the per-process cap (close 1013)"
+            ),
+            ws_dropped=counter(
+                "ws_slow_consumer_drops_total", "WebSockets closed because their send queue overflowed"
+            ),
+        )

@@ -1,0 +1,123 @@
+"""The chat service's root object: every store, repository and switch-driven policy, built in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from target_system.chat.conversations import Conversations, MembershipCache
+from target_system.chat.fanout import Fanout
+from target_system.chat.hub import Hub
+from target_system.chat.message_cache import GuardedMessageStore, RecentMessages, StorePolicy
+from target_system.chat.message_store import MESSAGE_SCHEMA, PostgresMessageStore
+from target_system.chat.metrics import ChatMetrics
+from target_system.chat.polls import Polls
+from target_system.chat.presence import Presence
+from target_system.chat.schema import CHAT_SCHEMA
+from target_system.chat.sockets import SocketGate
+from target_system.chat.token_cache import CachingTokenCodec
+from target_system.chat.tunables import ChatTunables
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator
+from target_system.settings import Settings
+from target_system.switches import Switch
+
+DEFAULT_SQL_DSN = "postgresql://postgres@127.0.0.1:26257/secureconnect"
+DEFAULT_MESSAGES_DSN = "postgresql://postgres@127.0.0.1:29042/messages"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPolicy:
+    """What the switches mean for chat, resolved once."""
+
+    polling_fallback: bool  # a send with pub/sub down still succeeds (degraded)
+    presence_fail_open: bool
+    ws_cap: int | None
+    send_queue_limit: int  # 0: unbounded
+
+    @classmethod
+    def from_settings(cls, settings: Settings, tunables: ChatTunables) -> ChatPolicy:
+        on = settings.switches.on
+        return cls(
+            polling_fallback=on(Switch.POLLING_FALLBACK),
+            presence_fail_open=on(Switch.PRESENCE_FAIL_OPEN),
+            ws_cap=tunables.ws_cap if on(Switch.WS_CAP) else None,
+            send_queue_limit=tunables.send_queue_limit if on(Switch.WS_CAP) else 0,
+        )
+
+
+def message_store_policy(settings: Settings) -> StorePolicy:
+    """MESSAGE_CACHE: a timeout and the cache; STORE_TIMEOUTS alone: a timeout (503); neither: wait."""
+    cache = settings.switches.on(Switch.MESSAGE_CACHE)
+    bounded = cache or settings.switches.on(Switch.STORE_TIMEOUTS)
+    return StorePolicy(timeout=settings.tunables.store_timeout if bounded else None, cache_fallback=cache)
+
+
+@dataclass(slots=True)
+class ChatService:
+    settings: Settings
+    policy: ChatPolicy
+    metrics: ChatMetrics
+    sql: SqlStore
+    message_sql: SqlStore
+    redis: ResilientRedis
+    auth: Authenticator
+    conversations: Conversations
+    messages: GuardedMessageStore
+    polls: Polls
+    presence: Presence
+    fanout: Fanout
+    hub: Hub
+    gate: SocketGate
+
+    @property
+    def send_queue_limit(self) -> int:
+        return self.policy.send_queue_limit
+
+    @classmethod
+    def build(
+        cls, settings: Settings, service_metrics: ServiceMetrics, tunables: ChatTunables
+    ) -> ChatService:
+        """Everything wired, nothing connected yet (`start` does that)."""
+        policy = ChatPolicy.from_settings(settings, tunables)
+        metrics = ChatMetrics.create(service_metrics)
+        sql = SqlStore(settings.sql_dsn or DEFAULT_SQL_DSN, settings, service_metrics, name="cockroach")
+        message_sql = SqlStore(
+            settings.messages_dsn or DEFAULT_MESSAGES_DSN, settings, service_metrics, name="cassandra"
+        )
+        redis = ResilientRedis(settings, service_metrics)
+        auth = Authenticator(settings, redis, service_metrics)
+        auth.codec = CachingTokenCodec(settings)
+        return cls(
+            settings=settings,
+            policy=policy,
+            metrics=metrics,
+            sql=sql,
+            message_sql=message_sql,
+            redis=redis,
+            auth=auth,
+            conversations=Conversations(sql, MembershipCache()),
+            messages=GuardedMessageStore(
+                PostgresMessageStore(message_sql),
+                policy=message_store_policy(settings),
+                cache=RecentMessages(),
+                metrics=metrics,
+            ),
+            polls=Polls(sql),
+            presence=Presence(redis, fail_open=policy.presence_fail_open, ttl=tunables.presence_ttl),
+            fanout=Fanout(redis),
+            hub=Hub(redis.client),
+            gate=SocketGate(policy.ws_cap),
+        )
+
+    async def start(self) -> None:
+        await self.sql.migrate(CHAT_SCHEMA)
+        await self.message_sql.migrate(MESSAGE_SCHEMA)
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        await self.redis.close()
+        await self.message_sql.close()
+        await self.sql.close()

@@ -1,0 +1,1 @@
+"""Building blocks every SecureConnect service shares: errors, the app factory, stores, tokens, metrics."""

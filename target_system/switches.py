@@ -1,0 +1,124 @@
+"""Hardening switches of SecureConnect: one per fix from the reliability reports, resolved per profile.
+
+A profile sets every switch at once (`baseline` = all off, "the stack as the reports found it";
+`hardened` = all on); overrides then flip single switches, e.g. `SC_SWITCHES="circuit_breaker=off"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Switch(StrEnum):
+    """One resilience fix; its value is the name used in `SC_SWITCHES` and in scenarios."""
+
+    REQUEST_TIMEOUT = "request_timeout"  # request timeout middleware (504)
+    STORE_TIMEOUTS = "store_timeouts"  # timeouts on every SQL, Redis and message-store call
+    CIRCUIT_BREAKER = "circuit_breaker"  # gateway: one breaker per backend
+    PROXY_TIMEOUTS = "proxy_timeouts"  # gateway -> backend timeouts (504)
+    REDIS_RETRY = "redis_retry"  # bounded retry with exponential backoff and full jitter
+    REDIS_FALLBACK = "redis_fallback"  # in-memory sessions, blacklist and lockout while Redis is down
+    MESSAGE_CACHE = "message_cache"  # message-store timeout with cached recent history
+    POOL_LIMITS = "pool_limits"  # bounded SQL pool whose acquire timeout answers 503
+    HEALTH_DEPS = "health_deps"  # dependency-aware /health/ready
+    WS_CAP = "ws_cap"  # WebSocket connection cap with a clean rejection
+    PRESENCE_FAIL_OPEN = "presence_fail_open"  # presence errors do not fail the request
+    POLLING_FALLBACK = "polling_fallback"  # chat polling while pub/sub is down
+    CLEANUP_JOBS = "cleanup_jobs"  # periodic removal of expired rows (tokens, stale calls)
+    PUSH_TIMEOUTS = "push_timeouts"  # push -> provider timeouts
+
+
+class Profile(StrEnum):
+    """How hardened the stack is as a whole."""
+
+    BASELINE = "baseline"
+    HARDENED = "hardened"
+
+
+_ON_WORDS = frozenset({"on", "true", "1", "yes"})
+_OFF_WORDS = frozenset({"off", "false", "0", "no"})
+
+
+def _valid_names() -> str:
+    return ", ".join(s.value for s in Switch)
+
+
+def parse_switch(name: str) -> Switch:
+    """The switch called `name` (case-insensitive); `ValueError` listing the valid names otherwise."""
+    try:
+        return Switch(name.strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown switch {name!r}; valid switches: {_valid_names()}") from None
+
+
+def parse_state(name: str, value: str | bool) -> bool:
+    """`on`/`off` (or true/false, 1/0, yes/no, a bool) as a bool; `ValueError` naming the switch otherwise."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _ON_WORDS:
+        return True
+    if word in _OFF_WORDS:
+        return False
+    raise ValueError(f"switch {name!r}: invalid value {value!r}; valid values: on, off")
+
+
+def parse_profile(value: str | Profile) -> Profile:
+    """The profile called `value`; `ValueError` listing the valid ones otherwise."""
+    try:
+        return Profile(str(value).strip().lower())
+    except ValueError:
+        valid = ", ".join(p.value for p in Profile)
+        raise ValueError(f"unknown profile {value!r}; valid profiles: {valid}") from None
+
+
+def parse_overrides(overrides: str | Mapping[str, str | bool] | None) -> dict[Switch, bool]:
+    """`"a=on,b=off"` or `{"a": "on", "b": False}` as {Switch: bool}; errors name the bad entry."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, str):
+        pairs: list[tuple[str, str | bool]] = []
+        for item in overrides.split(","):
+            if not item.strip():
+                continue
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"switch override {item.strip()!r} must look like name=on or name=off")
+            pairs.append((name, value))
+    else:
+        pairs = list(overrides.items())
+    return {parse_switch(name): parse_state(name.strip(), value) for name, value in pairs}
+
+
+@dataclass(frozen=True, slots=True)
+class Switches:
+    """The resolved state of every switch; build it with `Switches.resolve`."""
+
+    profile: Profile
+    enabled: frozenset[Switch]
+
+    @classmethod
+    def resolve(
+        cls,
+        profile: str | Profile = Profile.HARDENED,
+        overrides: str | Mapping[str, str | bool] | None = None,
+    ) -> Switches:
+        """The profile's switches with `overrides` applied on top."""
+        chosen = parse_profile(profile)
+        enabled = set(Switch) if chosen is Profile.HARDENED else set()
+        for switch, state in parse_overrides(overrides).items():
+            if state:
+                enabled.add(switch)
+            else:
+                enabled.discard(switch)
+        return cls(profile=chosen, enabled=frozenset(enabled))
+
+    def on(self, switch: Switch) -> bool:
+        """Whether `switch` is on."""
+        return switch in self.enabled
+
+    def as_dict(self) -> dict[str, bool]:
+        """{switch name: on?} for every switch, in declaration order."""
+        return {s.value: s in self.enabled for s in Switch}

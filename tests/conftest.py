@@ -1,0 +1,136 @@
+"""Shared fixtures: one real local stack per test session, profile switching and fault-proxy cleanup.
+
+    local_stack      session: the whole stack up once (profile hardened), down at the end
+    stack_profile    function: `with stack_profile("baseline", redis_retry=True): ...` restarts only
+                     the services with that profile/switches and restores the previous ones afterwards
+    running_stack    function: local_stack with every service alive (restarts any a test killed)
+    proxy_api        session: the fault proxy's API base URL (Toxiproxy 2.x compatible)
+    proxy_reset      function: POSTs /reset to the proxy after the test (use it in tests that add toxics)
+
+Environment: CHAOSGATE_TEST_PORT_OFFSET moves every port of chaos.yaml (to run beside a dev stack);
+CHAOSGATE_TEST_SERVICES=none|a,b runs only those services (all by default, none while target_system
+has no __main__). The session's run dir is $TMPDIR/chaosgate-session-stack-<offset>; its logs stay
+there after the run (CHAOSGATE_KEEP_RUN_DIR=1 keeps the data dirs too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chaosgate.stack.launcher import LocalStack
+from chaosgate.topology import Topology, load_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ProfileSwitcher = Callable[..., contextlib.AbstractContextManager[LocalStack]]
+
+
+def services_available() -> bool:
+    """True once target_system can be started (`python -m target_system SERVICE`)."""
+    return importlib.util.find_spec("target_system.__main__") is not None
+
+
+def selected_services() -> list[str] | None:
+    """Services the session stack runs: all (None), or CHAOSGATE_TEST_SERVICES (`none` or a list)."""
+    chosen = os.environ.get("CHAOSGATE_TEST_SERVICES", "").strip()
+    if chosen == "none" or not services_available():
+        return []
+    if chosen:
+        return [name.strip() for name in chosen.split(",") if name.strip()]
+    return None
+
+
+@pytest.fixture(scope="session")
+def topology() -> Topology:
+    """chaos.yaml of this repository (ports moved by CHAOSGATE_TEST_PORT_OFFSET, if set)."""
+    loaded = load_topology(ROOT / "chaos.yaml")
+    offset = int(os.environ.get("CHAOSGATE_TEST_PORT_OFFSET", "0"))
+    return loaded.with_port_offset(offset) if offset else loaded
+
+
+@pytest.fixture(scope="session")
+def local_stack(topology: Topology) -> Iterator[LocalStack]:
+    """The whole stack, up once per session with profile hardened, fresh data every session."""
+    offset = os.environ.get("CHAOSGATE_TEST_PORT_OFFSET", "0")
+    # One fixed run dir per port set, under /tmp (PostgreSQL runs as `nobody` when we are root and
+    # must traverse into it; pytest's base dir is private). Fixed, so that the stack of a session
+    # that was killed is found and swept by the next one; locked, so that a session running at the
+    # same time is told so instead of having its stack taken down.
+    run_dir = Path(tempfile.gettempdir()) / f"chaosgate-session-stack-{offset}"
+    run_dir.mkdir(exist_ok=True)
+    run_dir.chmod(0o755)
+    with open(run_dir / "session.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pytest.fail(
+                f"another test session is using the stack in {run_dir}; wait for it, or run this one "
+                "on other ports with CHAOSGATE_TEST_PORT_OFFSET=<n>",
+                pytrace=False,
+            )
+        stack = LocalStack(topology, run_dir=run_dir, profile="hardened", services=selected_services())
+        stack.down()  # whatever a killed session left behind
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
+        shutil.rmtree(run_dir / "logs", ignore_errors=True)
+        (run_dir / "jwt_secret").unlink(missing_ok=True)
+        try:
+            stack.up()
+            yield stack
+        finally:
+            stack.down()
+            if os.environ.get("CHAOSGATE_KEEP_RUN_DIR") != "1":
+                shutil.rmtree(run_dir / "data", ignore_errors=True)
+
+
+@pytest.fixture
+def running_stack(local_stack: LocalStack) -> LocalStack:
+    """local_stack with every service alive: a service a previous test killed is started again."""
+    for name in local_stack.services:
+        if local_stack.pid_of(name) is None:
+            local_stack.start_service(name)
+    return local_stack
+
+
+@pytest.fixture
+def stack_profile(local_stack: LocalStack) -> Iterator[ProfileSwitcher]:
+    """A context manager factory: run a block with the services on another profile/switches."""
+
+    @contextlib.contextmanager
+    def use(profile: str, *, env: dict[str, str] | None = None, **switches: bool) -> Iterator[LocalStack]:
+        before = (local_stack.profile, dict(local_stack.switches), dict(local_stack.service_env))
+        local_stack.restart_services(profile=profile, switches=switches, env=env or {})
+        try:
+            yield local_stack
+        finally:
+            local_stack.restart_services(profile=before[0], switches=before[1], env=before[2])
+
+    yield use
+
+
+@pytest.fixture(scope="session")
+def proxy_api(local_stack: LocalStack) -> str:
+    """Base URL of the fault proxy's Toxiproxy-compatible HTTP API."""
+    return local_stack.proxy_api_url
+
+
+@pytest.fixture
+def proxy_reset(proxy_api: str) -> Iterator[str]:
+    """Yields the proxy API URL; afterwards removes every toxic and re-enables every proxy."""
+    yield proxy_api
+    response = httpx.post(f"{proxy_api}/reset", timeout=5.0)
+    response.raise_for_status()
+
+
+def pytest_report_header(config: Any) -> str:
+    return f"chaosgate: target_system services {'available' if services_available() else 'not built yet'}"

@@ -1,0 +1,1 @@
+"""Tests of the local runtime: topology, stores, launcher and the `chaosgate stack` commands."""

@@ -1,0 +1,235 @@
+"""chaos.yaml loads into typed models; every kind of mistake is one message naming file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaosgate.errors import ValidationError
+from chaosgate.topology import StoreKind, load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+proxy:
+  api_port: 8474
+stores:
+  redis: {kind: redis, role: redis, port: 16379}
+  sql:
+    kind: postgres
+    role: cockroachdb
+    port: 15432
+    database: app
+links:
+  redis: {listen: 26379}
+  sql: {listen: 26257}
+  api: {listen: 28081}
+services:
+  api:
+    port: 18081
+    links: [redis, sql]
+    env:
+      SC_SQL_DSN: "postgresql://postgres@{link:sql}/app"
+  front:
+    port: 18080
+    links: [redis, api]
+    soft: [redis]
+    env:
+      SC_API_URL: "http://{link:api}"
+service_defaults:
+  command: ["{python}", "-m", "target_system", "{service}"]
+gateway: front
+features:
+  read: {depends_on: [front]}
+  cache: {depends_on: [redis]}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "chaos.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> ValidationError:
+    path = write(tmp_path, text)
+    with pytest.raises(ValidationError) as caught:
+        load_topology(path)
+    error = caught.value
+    assert error.location is not None
+    assert str(error.location.file) == str(path)
+    assert str(path) in str(error)
+    return error
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def test_the_repository_topology_loads() -> None:
+    topology = load_topology(ROOT / "chaos.yaml")
+    assert topology.stores["cockroach"].kind is StoreKind.POSTGRES
+    assert topology.start_order()[-1] == topology.gateway
+    assert topology.link_address("redis") == f"127.0.0.1:{topology.links['redis'].listen}"
+    assert topology.default_run_dir() == (ROOT / topology.run_dir).resolve()
+
+
+def test_derived_queries(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, GOOD))
+    assert topology.start_levels() == [["api"], ["front"]]
+    assert topology.service_env("api") == {"SC_SQL_DSN": "postgresql://postgres@127.0.0.1:26257/app"}
+    assert topology.service_env("front") == {"SC_API_URL": "http://127.0.0.1:28081"}
+    # front's redis link is soft, but api's is hard: redis is still needed, through api.
+    assert topology.dependencies_of("front") == {"api", "redis", "sql"}
+    assert topology.feature_dependencies("read") == {"front", "api", "redis", "sql"}
+    assert topology.features_affected_by("sql") == ["read"]
+    assert topology.service_command("api", python="/py") == ["/py", "-m", "target_system", "api"]
+    assert {"name": "sql", "listen": "127.0.0.1:26257", "upstream": "127.0.0.1:15432", "enabled": True} in (
+        topology.proxies_config()
+    )
+
+
+def test_soft_links_are_not_dependencies(tmp_path: Path) -> None:
+    text = GOOD.replace("    links: [redis, sql]\n", "    links: [redis, sql]\n    soft: [redis]\n")
+    topology = load_topology(write(tmp_path, text))
+    assert topology.dependencies_of("front") == {"api", "sql"}
+    assert "redis" not in topology.feature_dependencies("read")
+
+
+def test_port_offset_moves_every_port(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, GOOD))
+    moved = topology.with_port_offset(100)
+    assert sorted(p + 100 for p, _ in topology.ports()) == sorted(p for p, _ in moved.ports())
+    assert moved.source == topology.source
+
+
+def test_unknown_key_names_line_key_and_valid_keys(tmp_path: Path) -> None:
+    text = GOOD.replace("    database: app\n", "    database: app\n    prot: 1\n")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.line == line_of(text, "prot: 1")
+    assert error.location.key == "stores.sql.prot"
+    assert "unknown key 'prot'" in str(error)
+    assert "port" in error.detail and "database" in error.detail
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    error = load_error(tmp_path, GOOD + "colour: blue\n")
+    assert error.location is not None
+    assert error.location.key == "colour"
+    assert error.location.line == line_of(GOOD + "colour: blue\n", "colour")
+    assert "services" in error.detail
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    text = GOOD.replace("port: 18081", "port: eighteen")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert (error.location.line, error.location.key) == (line_of(text, "eighteen"), "services.api.port")
+    assert "integer" in error.detail and "eighteen" in error.detail
+
+
+def test_port_out_of_range(tmp_path: Path) -> None:
+    text = GOOD.replace("api_port: 8474", "api_port: 84740")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == "proxy.api_port"
+    assert "65535" in error.detail
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    text = GOOD.replace("gateway: front\n", "")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == "gateway"
+    assert "missing" in error.detail
+
+
+def test_link_template_naming_no_link(tmp_path: Path) -> None:
+    text = GOOD.replace("{link:api}", "{link:apii}")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert (error.location.line, error.location.key) == (
+        line_of(text, "apii"),
+        "services.front.env.SC_API_URL",
+    )
+    assert "{link:apii}" in error.detail and "{link:api}" in error.detail
+
+
+def test_link_without_a_component_of_the_same_name(tmp_path: Path) -> None:
+    text = GOOD.replace("  api: {listen: 28081}\n", "  api: {listen: 28081}\n  ghost: {listen: 28099}\n")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert (error.location.line, error.location.key) == (line_of(text, "ghost"), "links.ghost")
+    assert "no store or service" in error.detail and "redis" in error.detail
+
+
+def test_service_linking_to_an_unknown_link(tmp_path: Path) -> None:
+    text = GOOD.replace("links: [redis, api]", "links: [redis, api, mq]")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == "services.front.links[2]"
+    assert error.location.line == line_of(text, "mq]")
+    assert "'mq' names no link" in error.detail
+
+
+def test_duplicate_port_names_both_places(tmp_path: Path) -> None:
+    text = GOOD.replace("api: {listen: 28081}", "api: {listen: 16379}")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert (error.location.line, error.location.key) == (line_of(text, "listen: 16379"), "links.api.listen")
+    assert "16379" in error.detail and "store redis" in error.detail
+    assert f"line {line_of(text, 'port: 16379')}" in error.detail
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    text = GOOD.replace("gateway: front\n", "gateway: front\ngateway: api\n")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.line == line_of(text, "gateway: api")
+    assert "duplicate key 'gateway'" in error.detail
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    text = GOOD.replace("  sql: {listen: 26257}", "  sql: {listen: 26257")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.line > 0
+    assert "not valid YAML" in error.detail
+
+
+def test_feature_depending_on_nothing_known(tmp_path: Path) -> None:
+    text = GOOD.replace("depends_on: [redis]", "depends_on: [redsi]")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == "features.cache.depends_on[0]"
+    assert "redis" in error.detail
+
+
+def test_gateway_must_be_a_service(tmp_path: Path) -> None:
+    error = load_error(tmp_path, GOOD.replace("gateway: front", "gateway: redis"))
+    assert error.location is not None
+    assert error.location.key == "gateway"
+    assert "front" in error.detail
+
+
+def test_postgres_store_needs_a_database(tmp_path: Path) -> None:
+    text = GOOD.replace("    database: app\n", "")
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == "stores.sql"
+    assert "database" in error.detail
+
+
+def test_service_cycle(tmp_path: Path) -> None:
+    text = GOOD.replace("links: [redis, sql]", "links: [redis, sql, front]").replace(
+        "  api: {listen: 28081}\n", "  api: {listen: 28081}\n  front: {listen: 28080}\n"
+    )
+    error = load_error(tmp_path, text)
+    assert "cycle" in error.detail
+
+
+def test_missing_file_is_a_validation_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="cannot read"):
+        load_topology(tmp_path / "nope.yaml")

@@ -1,0 +1,168 @@
+"""Auth under real faults through the proxy: Redis down or slow SQL, with the fixes on and off.
+
+Every fault is undone in `finally` (proxy /reset), so a failing assertion cannot leave the stack broken.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import httpx
+
+from chaosgate.stack.launcher import LocalStack
+
+ProfileSwitcher = Callable[..., AbstractContextManager[LocalStack]]
+PASSWORD = "correct horse battery"
+DEGRADED = "x-secureconnect-degraded"
+
+
+def reset(proxy_api: str) -> None:
+    httpx.post(f"{proxy_api}/reset", timeout=5.0).raise_for_status()
+
+
+def disable(proxy_api: str, link: str) -> None:
+    httpx.post(f"{proxy_api}/proxies/{link}", json={"enabled": False}).raise_for_status()
+
+
+def add_latency(proxy_api: str, link: str, ms: int) -> None:
+    toxic = {"name": f"{link}-latency", "type": "latency", "stream": "downstream", "toxicity": 1.0}
+    answer = httpx.post(f"{proxy_api}/proxies/{link}/toxics", json={**toxic, "attributes": {"latency": ms}})
+    answer.raise_for_status()
+
+
+def new_user(gateway: httpx.Client) -> str:
+    email = f"fault-{uuid.uuid4().hex[:12]}@example.test"
+    answer = gateway.post(
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "F"}
+    )
+    assert answer.status_code == 201, answer.text
+    return email
+
+
+def login(gateway: httpx.Client, email: str) -> httpx.Response:
+    return gateway.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def metric(base_url: str, sample: str) -> float:
+    for line in httpx.get(f"{base_url}/metrics").text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_hardened_auth_serves_degraded_from_memory_while_redis_is_down(
+    running_stack: LocalStack, proxy_reset: str
+) -> None:
+    auth_url = running_stack.url_of("auth")
+    with httpx.Client(base_url=running_stack.gateway_url, timeout=10.0) as gateway:
+        email = new_user(gateway)
+        before = login(gateway, email).json()
+        disable(proxy_reset, "redis")
+        try:
+            answer = login(gateway, email)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers[DEGRADED] == "redis_unavailable"
+            during = answer.json()
+            me = gateway.get("/v1/auth/me", headers=bearer(during))
+            assert me.status_code == 200 and me.headers[DEGRADED] == "redis_unavailable"
+            # A session from before the outage still refreshes (mirrored in memory).
+            refreshed = gateway.post("/v1/auth/refresh", json={"refresh_token": before["refresh_token"]})
+            assert refreshed.status_code == 200 and refreshed.headers[DEGRADED] == "redis_unavailable"
+            # Logout still revokes: the in-memory blacklist refuses the token at once.
+            assert gateway.post("/v1/auth/logout", headers=bearer(refreshed.json())).status_code == 204
+            assert gateway.get("/v1/auth/me", headers=bearer(refreshed.json())).status_code == 401
+            ready = httpx.get(f"{auth_url}/health/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+            assert metric(auth_url, 'auth_fallback_total{op="session_put",service="auth"}') >= 1
+            assert metric(auth_url, 'redis_retry_total{op="get",service="auth"}') >= 1
+        finally:
+            reset(proxy_reset)
+
+        # Once Redis is back, what was made during the outage is written back: chat-side checks see it.
+        deadline = time.monotonic() + 5.0
+        while True:
+            me = gateway.get("/v1/auth/me", headers=bearer(during))
+            if me.status_code == 200 and DEGRADED not in me.headers:
+                break
+            assert time.monotonic() < deadline, f"not recovered: {me.status_code} {me.headers.get(DEGRADED)}"
+            time.sleep(0.2)
+        # The revocation is written back to Redis within a sync period, and then chat refuses the token too.
+        deadline = time.monotonic() + 5.0
+        while True:
+            revoked = gateway.get("/v1/chat/conversations", headers=bearer(refreshed.json()))
+            if revoked.status_code == 401:
+                break
+            assert time.monotonic() < deadline, f"chat still accepts the revoked token: {revoked.status_code}"
+            time.sleep(0.2)
+
+
+def test_baseline_login_fails_without_redis_and_health_does_not_notice(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with (
+        stack_profile("baseline") as stack,
+        httpx.Client(base_url=stack.gateway_url, timeout=10.0) as gateway,
+    ):
+        auth_url = stack.url_of("auth")
+        email = new_user(gateway)
+        tokens = login(gateway, email).json()
+        disable(proxy_reset, "redis")
+        try:
+            answer = login(gateway, email)
+            assert answer.status_code >= 500, answer.text
+            assert DEGRADED not in answer.headers
+            ready = httpx.get(f"{auth_url}/health/ready")
+            assert ready.status_code == 200 and ready.json() == {"status": "ok"}  # "up", whatever happens
+            assert metric(auth_url, 'redis_retry_total{op="get",service="auth"}') == 0
+        finally:
+            reset(proxy_reset)
+
+        add_latency(proxy_reset, "cockroach", 1500)
+        try:
+            started = time.perf_counter()
+            me = gateway.get("/v1/auth/me", headers=bearer(tokens))
+            assert me.status_code == 200 and time.perf_counter() - started >= 1.5  # no query timeout: waits
+        finally:
+            reset(proxy_reset)
+
+
+def test_without_fallback_auth_refuses_cleanly_and_reports_not_ready(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with (
+        stack_profile("hardened", REDIS_FALLBACK=False) as stack,
+        httpx.Client(base_url=stack.gateway_url, timeout=10.0) as gateway,
+    ):
+        auth_url = stack.url_of("auth")
+        email = new_user(gateway)
+        tokens = login(gateway, email).json()
+        disable(proxy_reset, "redis")
+        try:
+            answer = login(gateway, email)
+            assert answer.status_code == 503
+            assert answer.json()["error"]["code"] == "redis_unavailable"
+            ready = httpx.get(f"{auth_url}/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["redis"]["status"] == "down"
+            assert ready.json()["checks"]["sql"]["status"] == "ok"
+        finally:
+            reset(proxy_reset)
+
+        add_latency(proxy_reset, "cockroach", 1500)
+        try:
+            started = time.perf_counter()
+            me = gateway.get("/v1/auth/me", headers=bearer(tokens))
+            took = time.perf_counter() - started
+            assert me.status_code == 503 and me.json()["error"]["code"] == "sql_unavailable"
+            assert took < 1.45  # the store timeout (1 s), not the link's 1.5 s
+            assert metric(auth_url, 'db_query_timeout_total{service="auth",store="cockroach"}') >= 1
+        finally:
+            reset(proxy_reset)

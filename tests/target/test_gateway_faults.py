@@ -1,0 +1,155 @@
+"""The gateway under real faults through the proxy: timeouts and breaker, rate limiting that fails open.
+
+Each test switches the stack to a profile with short tunables, breaks one link, observes, and always
+resets the proxy in `finally`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any
+
+import httpx
+
+from chaosgate.stack.launcher import LocalStack
+
+ProfileSwitcher = Callable[..., AbstractContextManager[LocalStack]]
+
+FAST = {"SC_PROXY_TIMEOUT": "0.5", "SC_BREAKER_FAIL_MAX": "3", "SC_BREAKER_RESET": "1.5"}
+LATENCY_MS = 1500
+
+
+def add_latency(proxy_api: str, link: str, ms: int) -> None:
+    toxic = {"name": f"{link}-latency", "type": "latency", "stream": "downstream", "toxicity": 1.0}
+    answer = httpx.post(f"{proxy_api}/proxies/{link}/toxics", json={**toxic, "attributes": {"latency": ms}})
+    answer.raise_for_status()
+
+
+def set_enabled(proxy_api: str, link: str, enabled: bool) -> None:
+    httpx.post(f"{proxy_api}/proxies/{link}", json={"enabled": enabled}).raise_for_status()
+
+
+def reset(proxy_api: str) -> None:
+    httpx.post(f"{proxy_api}/reset", timeout=5.0).raise_for_status()
+
+
+def probe_auth(client: httpx.Client, **kwargs: Any) -> tuple[httpx.Response, float]:
+    """A request auth answers at once with 400 (malformed JSON), touching no store: a pure link probe."""
+    started = time.perf_counter()
+    answer = client.post(
+        "/v1/auth/login", content=b"{", headers={"content-type": "application/json", **kwargs}, timeout=10.0
+    )
+    return answer, time.perf_counter() - started
+
+
+def metric(client: httpx.Client, sample: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_hardened_gateway_times_out_then_the_breaker_opens_half_opens_and_closes(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with stack_profile("hardened", env=FAST) as stack, httpx.Client(base_url=stack.gateway_url) as gateway:
+        assert probe_auth(gateway)[0].status_code == 400
+        add_latency(proxy_reset, "auth", LATENCY_MS)
+        try:
+            for _ in range(3):
+                answer, took = probe_auth(gateway)
+                assert answer.status_code == 504, answer.text
+                assert answer.json()["error"]["code"] == "backend_timeout"
+                assert took < 1.2  # the proxy timeout (0.5 s), not the backend's 1.5 s
+            answer, took = probe_auth(gateway)
+            assert answer.status_code == 503 and answer.json()["error"]["code"] == "circuit_open"
+            assert took < 0.2  # refused without calling auth
+            assert metric(gateway, 'circuit_breaker_state{backend="auth",service="gateway"}') == 1
+            assert metric(gateway, 'gateway_backend_timeouts_total{backend="auth",service="gateway"}') == 3
+            # Isolation: chat, behind its own breaker, still answers at once.
+            started = time.perf_counter()
+            assert gateway.get("/v1/chat/conversations").status_code == 401
+            assert time.perf_counter() - started < 0.5
+
+            time.sleep(1.6)  # reset timeout: the next call is a half-open trial, which still fails
+            answer, _ = probe_auth(gateway)
+            assert answer.status_code == 504
+            assert probe_auth(gateway)[0].json()["error"]["code"] == "circuit_open"
+        finally:
+            reset(proxy_reset)
+
+        time.sleep(1.6)
+        answer, took = probe_auth(gateway)  # the trial succeeds: closed again
+        assert answer.status_code == 400 and took < 0.5
+        assert metric(gateway, 'circuit_breaker_state{backend="auth",service="gateway"}') == 0
+        closed = 'circuit_breaker_transitions_total{backend="auth",service="gateway",to="closed"}'
+        assert metric(gateway, closed) == 1
+        assert probe_auth(gateway)[0].status_code == 400
+
+
+def test_baseline_gateway_waits_for_a_slow_backend_and_a_slow_redis(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with stack_profile("baseline", env=FAST) as stack, httpx.Client(base_url=stack.gateway_url) as gateway:
+        add_latency(proxy_reset, "auth", LATENCY_MS)
+        try:
+            # No timeout, no breaker: every caller waits out the whole latency, and nobody is refused.
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(lambda _: probe_auth(gateway), range(4)))
+            for answer, took in results:
+                assert answer.status_code == 400
+                assert took >= LATENCY_MS / 1000
+            answer, took = probe_auth(gateway)
+            assert answer.status_code == 400 and took >= LATENCY_MS / 1000
+        finally:
+            reset(proxy_reset)
+
+        add_latency(proxy_reset, "redis", 700)
+        try:
+            # The rate-limit check waits for Redis, as the reports found it.
+            _, took = probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")
+            assert took >= 0.7
+        finally:
+            reset(proxy_reset)
+        ready = gateway.get("/health/ready")
+        assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+
+
+def test_rate_limit_applies_per_client_and_fails_open_without_redis(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with (
+        stack_profile("hardened", env={"SC_RATE_LIMIT": "5"}) as stack,
+        httpx.Client(base_url=stack.gateway_url) as gateway,
+    ):
+        key = f"Bearer rl.{uuid.uuid4().hex}"
+        codes = [probe_auth(gateway, authorization=key)[0].status_code for _ in range(6)]
+        assert codes == [400] * 5 + [429]
+        limited = probe_auth(gateway, authorization=key)[0]
+        assert limited.json()["error"]["code"] == "rate_limited" and "retry-after" in limited.headers
+        assert probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")[0].status_code == 400
+
+        add_latency(proxy_reset, "redis", 700)
+        try:
+            # STORE_TIMEOUTS bounds the check (50 ms): a slow Redis costs little and the request passes.
+            answer, took = probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")
+            assert answer.status_code == 400 and took < 0.5
+        finally:
+            reset(proxy_reset)
+
+        set_enabled(proxy_reset, "redis", False)
+        try:
+            answers = [probe_auth(gateway, authorization=key)[0] for _ in range(5)]
+            assert [a.status_code for a in answers] == [400] * 5  # the limited client passes: fail open
+            assert metric(gateway, 'rate_limit_fail_open_total{service="gateway"}') >= 6
+            ready = gateway.get("/health/ready")
+            # Redis is a soft dependency of the gateway: readiness is degraded, not lost.
+            assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+            assert ready.json()["checks"]["redis"]["status"] == "down"
+            assert ready.headers["x-secureconnect-degraded"] == "redis_unavailable"
+        finally:
+            reset(proxy_reset)
