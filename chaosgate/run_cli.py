@@ -117,7 +117,11 @@ def run_command(
             topology=topology,
             stack=stack,
             out_root=out,
-            settings=RunSettings(time_scale=time_scale),
+            settings=RunSettings(
+                time_scale=time_scale,
+                probe_interval_s=topology.probes.interval,
+                probe_timeout_s=topology.probes.timeout,
+            ),
             observers=[ConsoleProgress(err)],
             min_score=min_score,
             floors=floors,

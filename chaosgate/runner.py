@@ -16,6 +16,7 @@ from chaosgate.faults import ActiveFault, FaultController
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
 from chaosgate.probes.plugin import ProbePlugin
+from chaosgate.probes.prometheus import PrometheusSampler
 from chaosgate.result import FaultRecord, SampleRecord, ScenarioResult, ScoreRecord, WriterRecord
 from chaosgate.scenario.models import Fault, Scenario
 from chaosgate.scoring import (
@@ -66,6 +67,7 @@ class ScenarioRunner:
         settings: RunSettings | None = None,
         weights: Weights | None = None,
     ) -> None:
+        """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology."""
         self.topology = topology
         self.controller = controller
         self.plugin = plugin
@@ -127,7 +129,8 @@ class ScenarioRunner:
             def interval() -> float:
                 return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
 
-            async with ProbeLoops(probes, ctx, log, interval):
+            metrics = self._prometheus(clock)
+            async with ProbeLoops(probes, ctx, log, interval), metrics or contextlib.nullcontext():
                 self._phase(scenario, log, "steady")
                 await asyncio.sleep(max(1.0, scenario.steady_state.window * s.time_scale))
                 self._check_steady(log, [f for f in probes if not f.startswith(HEALTH)])
@@ -151,12 +154,22 @@ class ScenarioRunner:
                 result.recovery_s = await self._await_recovery(scenario, log, clock, rolled_back_at=clock())
                 self._phase(scenario, log, "verify")
                 counts = await self._verify(writers)
+            if metrics is not None:
+                result.metrics = metrics.records
         result.writers = {
             name: WriterRecord(**{k: getattr(c, k) for k in WriterRecord.model_fields})
             for name, c in counts.items()
         }
         self._phase(scenario, log, "score")
         result.score = self._score(scenario, result, log, counts)
+
+    def _prometheus(self, clock: Clock) -> PrometheusSampler | None:
+        probes = self.topology.probes
+        if not probes.prometheus or not probes.queries:
+            return None
+        return PrometheusSampler(
+            probes.prometheus, probes.queries, clock, interval_s=self.settings.probe_interval_s
+        )
 
     def _phase(self, scenario: Scenario, log: SampleLog, phase: str) -> None:
         log.phase = phase

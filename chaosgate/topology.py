@@ -68,8 +68,40 @@ class ServiceDefaults(Strict):
     ready: str = "/health/ready"
 
 
+class RequestProbeSpec(Strict):
+    """A probe that one request describes: sent through the gateway, served when the status matches."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    path: str = Field(pattern=r"^/")
+    body: Any = None
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
+
+
 class Feature(Strict):
     depends_on: list[str] = Field(min_length=1)
+    probe: RequestProbeSpec | None = None  # else the probe plugin's flow for this feature
+
+
+class Weights(Strict):
+    """Readiness = 100 x weighted mean of the five dimensions (ARCHITECTURE.md's product weights)."""
+
+    isolation: float = Field(0.25, ge=0)
+    cascade: float = Field(0.20, ge=0)
+    data: float = Field(0.25, ge=0)
+    fail_behaviour: float = Field(0.15, ge=0)
+    recovery: float = Field(0.15, ge=0)
+
+
+class Scoring(Strict):
+    weights: Weights = Weights()
+
+
+class ProbeSettings(Strict):
+    plugin: str | None = "secureconnect"  # entry point in `chaosgate.probes`; None: only declared probes
+    interval: float = Field(0.5, gt=0, le=60)  # seconds between two samples of one probe
+    timeout: float = Field(2.0, gt=0, le=60)  # no answer within this is a hang
+    prometheus: str | None = None  # a Prometheus URL: its `queries` are sampled beside the probes
+    queries: dict[str, str] = Field(default_factory=dict)  # name -> PromQL
 
 
 class Topology(Strict):
@@ -84,6 +116,8 @@ class Topology(Strict):
     service_defaults: ServiceDefaults
     gateway: str
     features: dict[str, Feature] = Field(default_factory=dict)
+    probes: ProbeSettings = ProbeSettings()
+    scoring: Scoring = Scoring()
 
     _source: Path = PrivateAttr(default=Path("chaos.yaml"))
 

@@ -31,7 +31,7 @@ TFD_CLOEXEC = os.O_CLOEXEC
 TFD_TIMER_ABSTIME = 1
 # Bounds on how early the timerfd is armed, and so on how long the loop may spin (seconds).
 MIN_LEAD = 0.00005
-MAX_LEAD = 0.002
+MAX_LEAD = 0.001
 INITIAL_LEAD = 0.0005
 
 
