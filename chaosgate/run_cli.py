@@ -104,7 +104,7 @@ def run_command(
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
 
-    err = Console(stderr=True)
+    err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
     progress = Progress(err)
     stack = LocalStack(topology, run_dir=run_dir, profile=profile, switches=switches, observer=progress)
     with progress.status:

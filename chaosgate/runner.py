@@ -43,7 +43,9 @@ class RunSettings:
     time_scale: float = 1.0  # shortens steady windows and fault durations (tests, smoke runs)
     deadline_grace_s: float = 15.0  # a fault's deadline is its planned end plus this
     steady_min_success: float = 0.95
-    recovery_streak: int = 3  # consecutive baseline-like samples that count as recovered
+    recovery_streak: int = 3  # consecutive baseline-like samples that count as recovered...
+    recovery_span_s: float = 1.0  # ...spanning at least this long
+    settle_s: float = 20.0  # how long to wait for a steady window before aborting
     writer_limit: int = 5_000
     read_back_timeout_s: float = 30.0
 
@@ -132,8 +134,7 @@ class ScenarioRunner:
             metrics = self._prometheus(clock)
             async with ProbeLoops(probes, ctx, log, interval), metrics or contextlib.nullcontext():
                 self._phase(scenario, log, "steady")
-                await asyncio.sleep(max(1.0, scenario.steady_state.window * s.time_scale))
-                self._check_steady(log, [f for f in probes if not f.startswith(HEALTH)])
+                await self._await_steady(scenario, log, [f for f in probes if not f.startswith(HEALTH)])
 
                 writers = self._writers(scenario, ctx)
                 self._phase(scenario, log, "workload")
@@ -147,7 +148,10 @@ class ScenarioRunner:
                     await self._inject_and_observe(scenario, result, clock, log)
                 finally:
                     self._phase(scenario, log, "rollback")
-                    self._rollback()
+                    try:
+                        self._rollback()
+                    finally:
+                        self._faults_from_ledger(result)
                     window_start = result.fault_window[0] if result.fault_window else clock()
                     result.fault_window = (window_start, round(clock(), 3))
                 self._phase(scenario, log, "recover")
@@ -174,6 +178,22 @@ class ScenarioRunner:
     def _phase(self, scenario: Scenario, log: SampleLog, phase: str) -> None:
         log.phase = phase
         self.bus.emit(EventKind.PHASE, scenario.name, phase=phase, t=round(log.clock(), 3))
+
+    async def _await_steady(self, scenario: Scenario, log: SampleLog, features: list[str]) -> None:
+        """Wait for one steady window (a previous scenario may still be settling), up to settle_s."""
+        window = max(1.0, scenario.steady_state.window * self.settings.time_scale)
+        give_up = log.clock() + self.settings.settle_s
+        while True:
+            await asyncio.sleep(window)
+            try:
+                self._check_steady(log, features)
+                return
+            except SteadyStateError:
+                if log.clock() + window > give_up:
+                    raise
+            for record in log.records:  # not the baseline: only a steady window is
+                if record.phase == "steady":
+                    record.phase = "settle"
 
     def _check_steady(self, log: SampleLog, features: list[str]) -> None:
         problems = []
@@ -230,6 +250,10 @@ class ScenarioRunner:
                     break
                 await asyncio.sleep(0.25)
         finally:
+            # Faults end on their own at the window's end; give them a moment before cancelling.
+            pending = [t for t in tasks if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=self.settings.probe_timeout_s + 3)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -250,7 +274,6 @@ class ScenarioRunner:
         active: ActiveFault = await asyncio.to_thread(
             self.controller.inject, fault, fault_id=fault_id, deadline=deadline
         )
-        record.events = [(e.value, round(at - result.started_at, 3), d) for e, at, d in active.history]
         took = time.monotonic() - started
         self.bus.emit(
             EventKind.FAULT,
@@ -264,8 +287,16 @@ class ScenarioRunner:
             await asyncio.sleep(fault.duration * scale)
         finally:
             await asyncio.to_thread(self._remove, active)
-            record.events = [(e.value, round(at - result.started_at, 3), d) for e, at, d in active.history]
             self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="removed")
+
+    def _faults_from_ledger(self, result: ScenarioResult) -> None:
+        """The ledger on disk is the truth of what happened to each fault, whoever removed it."""
+        history = {f.fault_id: f.history for f in self.controller.ledger.replay()}
+        for record in result.faults:
+            record.events = [
+                (event.value, round(at - result.started_at, 3), detail)
+                for event, at, detail in history.get(record.fault_id, [])
+            ]
 
     def _remove(self, active: ActiveFault) -> None:
         with contextlib.suppress(FaultError):  # the rollback after the phase retries and reports
@@ -302,7 +333,7 @@ class ScenarioRunner:
             for target in targets:
                 recent = log.since(target, rolled_back_at)
                 tail = _good_tail(recent, limits[target])
-                if len(tail) < streak:
+                if len(tail) < streak or tail[-1].t - tail[0].t < self.settings.recovery_span_s:
                     break
                 starts.append(tail[0].t)
             else:

@@ -25,6 +25,7 @@ class WriterLoop:
         self.attempted: set[str] = set()
         self.acknowledged: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.prefix = f"cg-{uuid.uuid4().hex[:8]}-"  # this loop's namespace: read-back is judged within it
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"writer {self.name}")
@@ -37,9 +38,8 @@ class WriterLoop:
             self._task = None
 
     async def _run(self) -> None:
-        prefix = uuid.uuid4().hex[:8]
         for n in range(self.limit):
-            write_id = f"cg-{prefix}-{n}"
+            write_id = f"{self.prefix}{n}"
             # Attempted before the call: a write the system took but never acknowledged is "recovered".
             self.attempted.add(write_id)
             try:
@@ -55,7 +55,7 @@ class WriterLoop:
     async def check(self, *, timeout_s: float) -> WriterCounts:
         """Read everything back and count lost / recovered / unexpected."""
         async with asyncio.timeout(timeout_s):
-            read_back = await self.writer.read_back(self.ctx)
+            read_back = {w for w in await self.writer.read_back(self.ctx) if w.startswith(self.prefix)}
         return WriterCounts.check(
             attempted=self.attempted,
             acknowledged=self.acknowledged,

@@ -41,24 +41,16 @@ class PoolInjector(Injector[PoolFault]):
             connections: list[asyncpg.Connection] = []
             sleepers: list[asyncio.Task[str]] = []
             try:
-                for _ in range(spec.connections):
-                    try:
-                        connections.append(await asyncpg.connect(dsn, timeout=2))
-                    except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, OSError):
-                        break  # the server is full: that is the point
+                # Fill the server, evict everyone else, and fill again: the evicted clients race
+                # us for the freed slots, so a few rounds (bounded) leave them none.
+                for _ in range(5):
+                    await _fill(dsn, connections, spec.connections)
+                    if not connections or not await _evict_others(connections):
+                        break
+                await _fill(dsn, connections, spec.connections)
                 self._held[fault_id] = len(connections)
-                if connections:
-                    # Kick out everyone else so that their next query needs a new connection.
-                    await connections[0].execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE pid <> pg_backend_pid() AND datname = current_database() "
-                        "AND backend_type = 'client backend' AND pid <> ALL($1::int[])",
-                        [c.get_server_pid() for c in connections],
-                    )
-                    if spec.mode == "query":  # busy connections, not idle ones
-                        sleepers = [
-                            asyncio.create_task(c.execute("SELECT pg_sleep(3600)")) for c in connections
-                        ]
+                if spec.mode == "query":  # busy connections, not idle ones
+                    sleepers = [asyncio.create_task(c.execute("SELECT pg_sleep(3600)")) for c in connections]
                 await stop.wait()
             finally:
                 for task in sleepers:
@@ -106,3 +98,22 @@ class PoolInjector(Injector[PoolFault]):
         for hold in self._holds.values():
             hold.release()
         self._holds.clear()
+
+
+async def _fill(dsn: str, connections: list[asyncpg.Connection], limit: int) -> None:
+    """Open connections until the server refuses one or `limit` are held."""
+    while len(connections) < limit:
+        try:
+            connections.append(await asyncpg.connect(dsn, timeout=2))
+        except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, OSError):
+            return  # the server is full: that is the point
+
+
+async def _evict_others(connections: list[asyncpg.Connection]) -> int:
+    """Terminate every other client of the database; returns how many there were."""
+    evicted = await connections[0].fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> ALL($1::int[])",
+        [c.get_server_pid() for c in connections],
+    )
+    return int(evicted or 0)

@@ -42,9 +42,22 @@ async def _register_and_login(ctx: ProbeContext, who: str) -> dict[str, Any]:
     return {"email": email, **login.json()}
 
 
+async def relogin(ctx: ProbeContext, who: str) -> None:
+    """A fresh session for `who`: read-back must not depend on a session the fault may have ended."""
+    login = await ctx.http.post(
+        "/v1/auth/login", json={"email": ctx.state[who]["email"], "password": PASSWORD}
+    )
+    if login.status_code != 200:
+        raise ProbeError(
+            f"logging {who} in again for read-back failed: {login.status_code} {login.text[:200]}"
+        )
+    ctx.state[who].update(login.json())
+
+
 async def setup(ctx: ProbeContext) -> None:
     """Two users, a conversation between them and a poll: what the probes act on."""
-    for who in ("alice", "bob"):
+    # carol's refresh token rotates at every refresh probe, so nobody else depends on her session.
+    for who in ("alice", "bob", "carol"):
         ctx.state[who] = await _register_and_login(ctx, who)
     created = await ctx.http.post(
         "/v1/chat/conversations",
@@ -156,6 +169,7 @@ class ChatMessages:
         return 200 <= response.status_code < 300
 
     async def read_back(self, ctx: ProbeContext) -> set[str]:
+        await relogin(ctx, "bob")
         seen: set[str] = set()
         cursor: str | None = None
         for _ in range(1000):  # bounded: 200 per page
@@ -197,6 +211,8 @@ class PollVotes:
         return 200 <= vote.status_code < 300
 
     async def read_back(self, ctx: ProbeContext) -> set[str]:
+        await relogin(ctx, "bob")
+
         async def counted(write_id: str, poll_id: str) -> str | None:
             response = await ctx.http.get(f"/v1/chat/polls/{poll_id}", headers=_auth(ctx, "bob"))
             if response.status_code != 200:
