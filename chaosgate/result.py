@@ -70,6 +70,9 @@ class ScenarioResult(Model):
     duration_s: float = 0.0
     affected: list[str] = Field(default_factory=list)
     fault_window: tuple[float, float] | None = None  # t of first injection, t of rollback end
+    # From the first fault verified to the first removal begun: samples wholly inside it are
+    # what "during the fault" means for scoring.
+    active_window: tuple[float, float] | None = None
     recovery_s: float | None = None
     faults: list[FaultRecord] = Field(default_factory=list)
     writers: dict[str, WriterRecord] = Field(default_factory=dict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from chaosgate.scoring import (
     Health,
     Observations,
     ProbeOutcome,
+    Sample,
     Weights,
     WriterCounts,
     score,
@@ -147,6 +149,7 @@ class ScenarioRunner:
                 try:
                     await self._inject_and_observe(scenario, result, clock, log)
                 finally:
+                    self._close_active_window(result, clock)
                     self._phase(scenario, log, "rollback")
                     try:
                         self._rollback()
@@ -157,7 +160,7 @@ class ScenarioRunner:
                 self._phase(scenario, log, "recover")
                 result.recovery_s = await self._await_recovery(scenario, log, clock, rolled_back_at=clock())
                 self._phase(scenario, log, "verify")
-                counts = await self._verify(writers)
+                counts = await self._verify(result, writers)
             if metrics is not None:
                 result.metrics = metrics.records
         result.writers = {
@@ -275,6 +278,11 @@ class ScenarioRunner:
             self.controller.inject, fault, fault_id=fault_id, deadline=deadline
         )
         took = time.monotonic() - started
+        now = round(clock(), 3)
+        if result.active_window is None:
+            result.active_window = (now, math.inf)
+        elif now < result.active_window[0]:
+            result.active_window = (now, result.active_window[1])
         self.bus.emit(
             EventKind.FAULT,
             scenario.name,
@@ -286,8 +294,14 @@ class ScenarioRunner:
         try:
             await asyncio.sleep(fault.duration * scale)
         finally:
+            self._close_active_window(result, clock)
             await asyncio.to_thread(self._remove, active)
             self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="removed")
+
+    @staticmethod
+    def _close_active_window(result: ScenarioResult, clock: Clock) -> None:
+        if result.active_window is not None and result.active_window[1] == math.inf:
+            result.active_window = (result.active_window[0], round(clock(), 3))
 
     def _faults_from_ledger(self, result: ScenarioResult) -> None:
         """The ledger on disk is the truth of what happened to each fault, whoever removed it."""
@@ -345,31 +359,40 @@ class ScenarioRunner:
         base = FeatureStats.of(log.samples(target, "steady")).p95_s
         return max(3 * base, base + 0.250)
 
-    async def _verify(self, writers: list[WriterLoop]) -> dict[str, WriterCounts]:
+    async def _verify(self, result: ScenarioResult, writers: list[WriterLoop]) -> dict[str, WriterCounts]:
         for writer in writers:
             await writer.stop()
         counts = {}
         for writer in writers:
-            try:
-                counts[writer.name] = await writer.check(timeout_s=self.settings.read_back_timeout_s)
-            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
-                raise RunError(f"reading {writer.name} back failed: {exc}") from exc
+            counts[writer.name] = await writer.check(timeout_s=self.settings.read_back_timeout_s)
+            if writer.read_error:
+                note = f"{writer.name} could not be read back ({writer.read_error}): counted as lost"
+                result.message = f"{result.message}; {note}" if result.message else note
         return counts
 
     def _score(
         self, scenario: Scenario, result: ScenarioResult, log: SampleLog, counts: Mapping[str, WriterCounts]
     ) -> ScoreRecord:
         features = [f for f in self.plugin.probes if f in self.topology.features]
+        lo, hi = result.active_window or (0.0, 0.0)
+
+        def during(target: str) -> list[Sample]:
+            return [
+                Sample(r.outcome, r.latency_ms / 1000)
+                for r in log.records
+                if r.target == target and r.t >= lo and r.t + r.latency_ms / 1000 <= hi
+            ]
+
         health: dict[str, Health] = {}
         for name in self.health_urls:
-            health[name] = _health(log, HEALTH + name, self._latency_limit(log, HEALTH + name))
+            health[name] = _health(during(HEALTH + name), self._latency_limit(log, HEALTH + name))
             if result.recovery_s is None and not _good_tail(log.since(HEALTH + name, 0), 1e9):
                 health[name] = Health.DOWN
         obs = Observations(
             target=scenario.target,
             affected=frozenset(result.affected),
             baseline={f: log.samples(f, "steady") for f in features},
-            during={f: log.samples(f, "fault") for f in features},
+            during={f: during(f) for f in features},
             health=health,
             writers=counts,
             expect=scenario.expect,
@@ -407,8 +430,7 @@ def _good_tail(records: list[SampleRecord], limit_s: float) -> list[SampleRecord
     return list(reversed(tail))
 
 
-def _health(log: SampleLog, target: str, limit_s: float) -> Health:
-    during = log.samples(target, "fault")
+def _health(during: list[Sample], limit_s: float) -> Health:
     if any(s.outcome in (ProbeOutcome.HANG, ProbeOutcome.ERROR) for s in during):
         return Health.DOWN
     if during and (FeatureStats.of(during).p95_s > limit_s or any(not s.outcome.ok for s in during)):

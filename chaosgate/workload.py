@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 
+import httpx
+
+from chaosgate.errors import ChaosgateError
 from chaosgate.probes.base import ProbeContext
 from chaosgate.probes.plugin import LedgerWriter
 from chaosgate.scoring import WriterCounts
@@ -25,6 +29,7 @@ class WriterLoop:
         self.attempted: set[str] = set()
         self.acknowledged: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.read_error = ""  # why the last read-back failed, if it did
         self.prefix = f"cg-{uuid.uuid4().hex[:8]}-"  # this loop's namespace: read-back is judged within it
 
     def start(self) -> None:
@@ -53,9 +58,27 @@ class WriterLoop:
             await asyncio.sleep(1 / self.rate)
 
     async def check(self, *, timeout_s: float) -> WriterCounts:
-        """Read everything back and count lost / recovered / unexpected."""
-        async with asyncio.timeout(timeout_s):
-            read_back = {w for w in await self.writer.read_back(self.ctx) if w.startswith(self.prefix)}
+        """Read everything back and count lost / recovered / unexpected. A system that still cannot
+        answer after `timeout_s` of retries has, as far as anyone can tell, lost every acknowledged write."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    read_back = {
+                        w for w in await self.writer.read_back(self.ctx) if w.startswith(self.prefix)
+                    }
+                break
+            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
+                self.read_error = f"{type(exc).__name__}: {exc}"[:300]
+                if time.monotonic() + 1.0 > deadline:
+                    return WriterCounts.check(
+                        attempted=self.attempted,
+                        acknowledged=self.acknowledged,
+                        read_back=set(),
+                        ephemeral=self.writer.ephemeral,
+                    )
+                await asyncio.sleep(1.0)
+        self.read_error = ""
         return WriterCounts.check(
             attempted=self.attempted,
             acknowledged=self.acknowledged,
