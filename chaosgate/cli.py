@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -64,4 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug of ours: one line, and the traceback only when asked for
+        if os.environ.get("CHAOSGATE_DEBUG"):
+            raise
+        click.echo(
+            f"chaosgate: internal error: {type(exc).__name__}: {exc} (CHAOSGATE_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)

@@ -7,6 +7,7 @@ sweep to remove what it did. Replaying the ledger gives the faults still active.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -138,13 +139,17 @@ class FaultController:
         fault = ActiveFault(fault_id=fault_id, spec=spec, deadline=deadline, owner_pid=os.getpid())
         injector = self._injector(spec.injector)
         self.ledger.record(LedgerEvent.APPLYING, fault)
-        fault.data = {"fault_id": fault_id, **injector.apply(spec, fault_id=fault_id)}
-        self.ledger.record(LedgerEvent.APPLIED, fault)
         try:
+            fault.data = {"fault_id": fault_id, **injector.apply(spec, fault_id=fault_id)}
+            self.ledger.record(LedgerEvent.APPLIED, fault)
             evidence = injector.verify(spec, fault.data)
-        except FaultError:
-            self.remove(fault)
-            raise
+        except Exception as exc:
+            # Whatever went wrong, the fault may be half-applied: take it back before reporting.
+            with contextlib.suppress(FaultError):
+                self.remove(fault)
+            if isinstance(exc, FaultError):
+                raise
+            raise FaultError(f"{spec.injector} fault {fault_id} failed: {type(exc).__name__}: {exc}") from exc
         self.ledger.record(LedgerEvent.VERIFIED, fault, evidence)
         return fault
 

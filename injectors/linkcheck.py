@@ -54,6 +54,10 @@ def round_trip(host: str, port: int, kind: LinkKind, *, budget_s: float) -> Link
         return done(LinkResult.REFUSED)
     except TimeoutError:
         return done(LinkResult.SILENT)
+    except ConnectionResetError:
+        return done(LinkResult.RESET)
+    except OSError:
+        return done(LinkResult.CLOSED)
     with sock:
         try:
             sock.sendall(_REQUESTS[kind])

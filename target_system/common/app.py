@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -246,8 +247,12 @@ def create_service_app(
     soft_checks: Mapping[str, ReadyCheck] | None = None,
     lifespan: Lifespan | None = None,
     metrics: ServiceMetrics | None = None,
+    inner_middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """A FastAPI app with the shared error handling, middleware, health and metrics endpoints.
+
+    `inner_middleware` runs inside the service middleware (so it is measured, timed out and marked
+    like any route), outermost first; the gateway uses it for its proxy fast path.
 
     `ready_checks` are hard dependencies (one failing makes /health/ready 503 when HEALTH_DEPS is on);
     `soft_checks` are reported but only mark readiness degraded. Pass the `metrics` the service's own
@@ -260,6 +265,8 @@ def create_service_app(
     app.state.metrics = metrics
     _install_error_handlers(app)
     _install_health(app, settings, ready_checks or {}, soft_checks or {}, metrics)
+    for layer in reversed(inner_middleware):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
     timeout = settings.tunables.request_timeout if settings.switches.on(Switch.REQUEST_TIMEOUT) else None
     app.add_middleware(
         ServiceMiddleware,

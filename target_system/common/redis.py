@@ -2,7 +2,8 @@
 
 - STORE_TIMEOUTS on: connect/socket timeouts and an overall per-call timeout (`store_timeout`).
 - REDIS_RETRY on: up to `redis_retry_attempts` attempts with exponential backoff and full jitter
-  (tenacity), capped at `redis_retry_cap` per sleep and at `store_timeout` in total, counted in
+  (tenacity), capped at `redis_retry_cap` per sleep and at `store_timeout` in total (first attempt
+  included, so a call that timed out is not retried), counted in
   `redis_retry_total{service,op}`.
 - Any connection failure or timeout surfaces as `RedisUnavailable` (503) after the last attempt.
 
@@ -118,15 +119,18 @@ class ResilientRedis:
         `timeout` overrides the per-call bound (None = wait forever); `retry=False` makes one attempt.
         """
         bound = self._timeout if isinstance(timeout, _Default) else timeout
+        started = time.monotonic()
         try:
             return await self._attempt(fn, bound)
         except TRANSIENT_ERRORS as first:
-            if not (self._retry and retry and self._attempts > 1):
+            # The budget covers the first attempt too: a call that already timed out is not retried.
+            remaining = self._retry_budget - (time.monotonic() - started)
+            if not (self._retry and retry and self._attempts > 1 and remaining > 0):
                 raise self._unavailable(op, first) from first
         # Fast path failed: the remaining attempts go through tenacity's jittered backoff.
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts - 1) | stop_after_delay(self._retry_budget),
+                stop=stop_after_attempt(self._attempts - 1) | stop_after_delay(remaining),
                 wait=wait_random_exponential(multiplier=self._retry_cap / 8, max=self._retry_cap),
                 retry=retry_if_exception_type(TRANSIENT_ERRORS),
                 before=self._count_retry(op),

@@ -137,8 +137,8 @@ class SqlStore:
         broken = False
         try:
             yield SqlConnection(self, conn)
-        except SqlUnavailable:
-            broken = True
+        except (SqlUnavailable, asyncio.CancelledError):
+            broken = True  # timed out, unreachable, or cancelled mid-query (request timeout)
             raise
         finally:
             await self._release(pool, conn, broken)
@@ -170,7 +170,7 @@ class SqlStore:
                 raise SqlUnavailable(f"{self.name}: {type(exc).__name__}: {exc}"[:300]) from exc
             try:
                 yield conn
-            except SqlUnavailable:
+            except (SqlUnavailable, asyncio.CancelledError):
                 raise  # the connection is dropped on release; a rollback would only wait on the dead link
             except BaseException:
                 try:

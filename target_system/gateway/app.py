@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from target_system.common.app import ROUTE_LABEL_KEY, ReadyCheck, create_service_app
@@ -22,7 +24,31 @@ from target_system.gateway.ws import WebSocketRelay, deny
 from target_system.settings import Settings
 
 SERVICE = "gateway"
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+PREFIX = "/v1/"
+
+
+class ProxyFastPath:
+    """HTTP requests under `prefix` go straight to the proxy handler, skipping FastAPI's routing and
+    exception layers: the gateway relays every request, so their per-request cost is pure overhead.
+    Everything else (health, metrics, WebSockets) takes the normal route."""
+
+    def __init__(
+        self, app: ASGIApp, *, prefix: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handler(request)
+        except ServiceError as exc:
+            response = exc.to_response()
+        await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,6 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Backends are hard dependencies; Redis is soft (rate limiting fails open, chaos.yaml `soft`).
     ready: dict[str, ReadyCheck] = {name: partial(forwarder.backend_live, b) for name, b in backends.items()}
+
+    async def proxy_http(request: Request) -> Response:
+        name = request.scope["path"][len(PREFIX) :].split("/", 1)[0]
+        backend = backends.get(name)
+        if backend is None:
+            raise NotFound(f"no backend serves {PREFIX}{name}", code="no_route")
+        request.scope[ROUTE_LABEL_KEY] = backend.route_label
+        await limiter.check(request)
+        return await forwarder.forward(backend, request)
+
     app = create_service_app(
         settings,
         name=SERVICE,
@@ -53,16 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         soft_checks={"redis": redis.ping},
         lifespan=lifespan,
         metrics=metrics,
+        inner_middleware=[Middleware(ProxyFastPath, prefix=PREFIX, handler=proxy_http)],
     )
-
-    async def proxy_http(request: Request) -> Response:
-        name = request.path_params["backend"]
-        backend = backends.get(name)
-        if backend is None:
-            raise NotFound(f"no backend serves /v1/{name}", code="no_route")
-        request.scope[ROUTE_LABEL_KEY] = backend.route_label
-        await limiter.check(request)
-        return await forwarder.forward(backend, request)
 
     async def proxy_ws(websocket: WebSocket) -> None:
         name = websocket.path_params["backend"]
@@ -77,8 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return
         await relay.serve(websocket, backend)
 
-    # Plain Starlette routes: no dependency injection on the hot path, the gateway only relays.
-    app.add_route("/v1/{backend}/{path:path}", proxy_http, methods=METHODS)
     app.router.add_websocket_route("/v1/{backend}/{path:path}", proxy_ws)
     app.state.forwarder = forwarder
     app.state.relay = relay

@@ -111,10 +111,7 @@ class Forwarder:
             response = await self._send(backend, request)
             healthy = response.status_code < 500
             return response
-        except GatewayTimeout:
-            healthy = False
-            raise
-        except BackendUnavailable:
+        except (GatewayTimeout, BackendUnavailable):
             healthy = False
             raise
         finally:

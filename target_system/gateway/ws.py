@@ -115,6 +115,7 @@ class WebSocketRelay:
                 close_timeout=2.0,
                 max_size=None,
                 proxy=None,
+                user_agent_header=None,  # the client's own User-Agent is among the relayed headers
             )
             verdict = True
             return upstream

@@ -14,6 +14,7 @@ import pytest
 from chaosgate.stack.launcher import LocalStack
 
 PASSWORD = "correct horse battery"
+OTHER_SECRET = "someone-else-entirely-with-a-long-enough-key"
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def forged_tokens(stack: LocalStack) -> dict[str, str]:
     claims = {"sub": str(uuid.uuid4()), "sid": "s", "jti": "j", "iat": now, "typ": "access"}
     return {
         "garbage": "not-a-jwt",
-        "wrong_secret": jwt.encode({**claims, "exp": now + 60}, "someone-else", algorithm="HS256"),
+        "wrong_secret": jwt.encode({**claims, "exp": now + 60}, OTHER_SECRET, algorithm="HS256"),
         "expired": jwt.encode({**claims, "exp": now - 60}, stack.jwt_secret(), algorithm="HS256"),
         "no_session": jwt.encode({**claims, "exp": now + 60}, stack.jwt_secret(), algorithm="HS256"),
         "alg_none": jwt.encode({**claims, "exp": now + 60}, "", algorithm="none"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -18,6 +19,7 @@ from chaosgate.stack.launcher import LocalStack
 ProfileSwitcher = Callable[..., AbstractContextManager[LocalStack]]
 PASSWORD = "correct horse battery"
 DEGRADED = "x-secureconnect-degraded"
+SMALL_POOL = {"SC_POOL_SIZE": "2", "SC_POOL_ACQUIRE_TIMEOUT": "0.3"}
 
 
 def reset(proxy_api: str) -> None:
@@ -125,20 +127,52 @@ def test_baseline_login_fails_without_redis_and_health_does_not_notice(
         finally:
             reset(proxy_reset)
 
-        add_latency(proxy_reset, "cockroach", 1500)
+        add_latency(proxy_reset, "cockroach", 1000)
         try:
-            started = time.perf_counter()
-            me = gateway.get("/v1/auth/me", headers=bearer(tokens))
-            assert me.status_code == 200 and time.perf_counter() - started >= 1.5  # no query timeout: waits
+            # No query timeout, a large pool: every caller waits the latency out and gets its answer.
+            answers = timed_concurrently(
+                lambda: httpx.get(f"{auth_url}/v1/auth/me", headers=bearer(tokens), timeout=30.0), 4
+            )
+            assert [a.status_code for a, _ in answers] == [200] * 4
+            assert min(took for _, took in answers) >= 1.0
         finally:
             reset(proxy_reset)
+
+
+def test_request_timeout_bounds_what_store_timeouts_do_not(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    with (
+        stack_profile("baseline", env={"SC_REQUEST_TIMEOUT": "1.0"}, REQUEST_TIMEOUT=True) as stack,
+        httpx.Client(base_url=stack.gateway_url, timeout=10.0) as gateway,
+    ):
+        auth_url = stack.url_of("auth")
+        tokens = login(gateway, new_user(gateway)).json()
+        add_latency(proxy_reset, "cockroach", 2000)
+        try:
+            started = time.perf_counter()
+            me = httpx.get(f"{auth_url}/v1/auth/me", headers=bearer(tokens), timeout=10.0)
+            assert me.status_code == 504 and me.json()["error"]["code"] == "request_timeout"
+            assert time.perf_counter() - started < 1.8
+        finally:
+            reset(proxy_reset)
+
+
+def timed_concurrently(call: Callable[[], httpx.Response], times: int) -> list[tuple[httpx.Response, float]]:
+    def timed() -> tuple[httpx.Response, float]:
+        started = time.perf_counter()
+        answer = call()
+        return answer, time.perf_counter() - started
+
+    with ThreadPoolExecutor(times) as pool:
+        return [f.result() for f in [pool.submit(timed) for _ in range(times)]]
 
 
 def test_without_fallback_auth_refuses_cleanly_and_reports_not_ready(
     stack_profile: ProfileSwitcher, proxy_reset: str
 ) -> None:
     with (
-        stack_profile("hardened", REDIS_FALLBACK=False) as stack,
+        stack_profile("hardened", env=SMALL_POOL, REDIS_FALLBACK=False) as stack,
         httpx.Client(base_url=stack.gateway_url, timeout=10.0) as gateway,
     ):
         auth_url = stack.url_of("auth")
@@ -164,5 +198,15 @@ def test_without_fallback_auth_refuses_cleanly_and_reports_not_ready(
             assert me.status_code == 503 and me.json()["error"]["code"] == "sql_unavailable"
             assert took < 1.45  # the store timeout (1 s), not the link's 1.5 s
             assert metric(auth_url, 'db_query_timeout_total{service="auth",store="cockroach"}') >= 1
+
+            # Four callers, at most two pooled connections: nobody waits past the acquire or query timeout,
+            # and at least two are refused by the pool (the others may time out on connect or query).
+            answers = timed_concurrently(
+                lambda: httpx.get(f"{auth_url}/v1/auth/me", headers=bearer(tokens), timeout=30.0), 4
+            )
+            codes = {a.json()["error"]["code"] for a, _ in answers}
+            assert codes <= {"db_pool_exhausted", "sql_unavailable"}, codes
+            assert all(a.status_code == 503 and took < 1.45 for a, took in answers)
+            assert metric(auth_url, 'db_pool_acquire_timeout_total{service="auth",store="cockroach"}') >= 2
         finally:
             reset(proxy_reset)

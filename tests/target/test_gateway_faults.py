@@ -6,6 +6,7 @@ resets the proxy in `finally`.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -14,12 +15,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from chaosgate.stack.launcher import LocalStack
 
 ProfileSwitcher = Callable[..., AbstractContextManager[LocalStack]]
 
-FAST = {"SC_PROXY_TIMEOUT": "0.5", "SC_BREAKER_FAIL_MAX": "3", "SC_BREAKER_RESET": "1.5"}
+FAST = {"SC_PROXY_TIMEOUT": "0.5", "SC_BREAKER_FAIL_MAX": "3", "SC_BREAKER_RESET": "1.5", "SC_WS_CAP": "1"}
 LATENCY_MS = 1500
 
 
@@ -44,6 +48,14 @@ def probe_auth(client: httpx.Client, **kwargs: Any) -> tuple[httpx.Response, flo
         "/v1/auth/login", content=b"{", headers={"content-type": "application/json", **kwargs}, timeout=10.0
     )
     return answer, time.perf_counter() - started
+
+
+def chat_socket_url(stack: LocalStack, client: httpx.Client) -> str:
+    email = f"ws-{uuid.uuid4().hex[:12]}@example.test"
+    password = "correct horse battery"
+    client.post("/v1/auth/register", json={"email": email, "password": password, "display_name": "Ws"})
+    token = client.post("/v1/auth/login", json={"email": email, "password": password}).json()["access_token"]
+    return stack.gateway_url.replace("http://", "ws://") + f"/v1/chat/ws?token={token}"
 
 
 def metric(client: httpx.Client, sample: str) -> float:
@@ -118,12 +130,18 @@ def test_baseline_gateway_waits_for_a_slow_backend_and_a_slow_redis(
         ready = gateway.get("/health/ready")
         assert ready.status_code == 200 and ready.json() == {"status": "ok"}
 
+        # No WS_CAP: the same cap setting refuses nobody.
+        url = chat_socket_url(stack, gateway)
+        with connect(url, open_timeout=5) as first, connect(url, open_timeout=5) as second:
+            for socket in (first, second):
+                assert json.loads(socket.recv(timeout=5))["type"] == "ready"
+
 
 def test_rate_limit_applies_per_client_and_fails_open_without_redis(
     stack_profile: ProfileSwitcher, proxy_reset: str
 ) -> None:
     with (
-        stack_profile("hardened", env={"SC_RATE_LIMIT": "5"}) as stack,
+        stack_profile("hardened", env={"SC_RATE_LIMIT": "5", "SC_WS_CAP": "1"}) as stack,
         httpx.Client(base_url=stack.gateway_url) as gateway,
     ):
         key = f"Bearer rl.{uuid.uuid4().hex}"
@@ -153,3 +171,12 @@ def test_rate_limit_applies_per_client_and_fails_open_without_redis(
             assert ready.headers["x-secureconnect-degraded"] == "redis_unavailable"
         finally:
             reset(proxy_reset)
+
+        # WS_CAP: one relayed socket per gateway process here; the next handshake gets a clean 503.
+        url = chat_socket_url(stack, gateway)
+        with connect(url, open_timeout=5) as first:
+            assert json.loads(first.recv(timeout=5))["type"] == "ready"
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, open_timeout=5)
+            assert refused.value.response.status_code == 503
+            assert json.loads(bytes(refused.value.response.body or b"{}"))["error"]["code"] == "ws_capacity"
