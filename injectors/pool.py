@@ -41,6 +41,11 @@ class PoolInjector(Injector[PoolFault]):
             connections: list[asyncpg.Connection] = []
             sleepers: list[asyncio.Task[str]] = []
             try:
+                if spec.mode == "lock":
+                    await _lock_everything(dsn, connections)
+                    self._held[fault_id] = len(connections)
+                    await stop.wait()
+                    return
                 # Fill the server, evict everyone else, and fill again: the evicted clients race
                 # us for the freed slots, so a few rounds (bounded) leave them none.
                 for _ in range(5):
@@ -72,6 +77,9 @@ class PoolInjector(Injector[PoolFault]):
         return {"held": self._held[fault_id]}
 
     def verify(self, spec: PoolFault, data: HandleData) -> str:
+        if spec.mode == "lock":
+            return asyncio.run(self._verify_locked(spec))
+
         async def try_connect() -> str:
             try:
                 conn = await asyncpg.connect(self._dsn(spec.store, via_link=True), timeout=1)
@@ -86,6 +94,20 @@ class PoolInjector(Injector[PoolFault]):
         if not refusal:
             raise FaultError(f"{spec.store} still accepts connections with {data.get('held')} held")
         return f"holding {data.get('held')} connections to {spec.store}; a new one is {refusal}"
+
+    async def _verify_locked(self, spec: PoolFault) -> str:
+        conn = await asyncpg.connect(self._dsn(spec.store, via_link=True), timeout=1)
+        try:
+            table = await conn.fetchval(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' LIMIT 1"
+            )
+            await conn.fetchval(f"SELECT count(*) FROM {table}", timeout=0.5)
+        except TimeoutError:
+            return f"every table of {spec.store} is locked: a query through the link waits"
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 1)
+        raise FaultError(f"{spec.store}: a query through the link was not held up by the locks")
 
     def remove(self, spec: PoolFault, data: HandleData) -> None:
         # In another process (watchdog, sweep) there is nothing to do: the held connections
@@ -117,3 +139,14 @@ async def _evict_others(connections: list[asyncpg.Connection]) -> int:
         [c.get_server_pid() for c in connections],
     )
     return int(evicted or 0)
+
+
+async def _lock_everything(dsn: str, connections: list[asyncpg.Connection]) -> None:
+    """One connection, one open transaction, an exclusive lock on every table of the database."""
+    conn = await asyncpg.connect(dsn, timeout=2)
+    connections.append(conn)
+    tables = await conn.fetch("SELECT quote_ident(tablename) AS t FROM pg_tables WHERE schemaname = 'public'")
+    if not tables:
+        raise FaultError("the database has no tables to lock")
+    await conn.execute("BEGIN")
+    await conn.execute(f"LOCK TABLE {', '.join(r['t'] for r in tables)} IN ACCESS EXCLUSIVE MODE")

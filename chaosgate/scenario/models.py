@@ -92,12 +92,14 @@ class ProcessFault(FaultBase):
 
 
 class PoolFault(FaultBase):
-    """Exhaust a SQL server's connections by holding them (idle) or running long queries."""
+    """Exhaust connections to a SQL store. `idle`/`query`: take every connection the server allows
+    (idle, or each running a long query) and evict the others. `lock`: hold exclusive locks on every
+    table, so each query the services send waits and their pools drain, as under runaway slow queries."""
 
     injector: Literal["pool"]
     store: str
     connections: int = Field(..., ge=1, le=10_000)
-    mode: Literal["idle", "query"] = "idle"
+    mode: Literal["idle", "query", "lock"] = "idle"
 
 
 class WsFloodFault(FaultBase):
