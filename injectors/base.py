@@ -61,10 +61,18 @@ def default_injectors() -> Mapping[str, InjectorFactory]:
     from injectors.docker import DockerInjector
     from injectors.pool import PoolInjector
     from injectors.process import ProcessInjector
+    from injectors.provider import ProviderInjector
     from injectors.toxiproxy import ToxiproxyInjector
     from injectors.wsflood import WsFloodInjector
 
     return {
         cls.name: cls
-        for cls in (ToxiproxyInjector, ProcessInjector, PoolInjector, WsFloodInjector, DockerInjector)
+        for cls in (
+            ToxiproxyInjector,
+            ProcessInjector,
+            PoolInjector,
+            WsFloodInjector,
+            DockerInjector,
+            ProviderInjector,
+        )
     }

@@ -41,8 +41,11 @@ class LinkCheck:
         return f"{self.result.value} after {self.elapsed_s * 1000:.0f} ms"
 
 
-def round_trip(host: str, port: int, kind: LinkKind, *, budget_s: float) -> LinkCheck:
-    """Connect, send the protocol's smallest request, wait up to `budget_s` for the first reply byte."""
+def round_trip(
+    host: str, port: int, kind: LinkKind, *, budget_s: float, until_closed: bool = False
+) -> LinkCheck:
+    """Connect, send the protocol's smallest request, wait up to `budget_s` for the first reply byte
+    (with `until_closed`, keep reading until the peer closes or resets the connection)."""
     started = time.monotonic()
 
     def done(result: LinkResult) -> LinkCheck:
@@ -64,6 +67,10 @@ def round_trip(host: str, port: int, kind: LinkKind, *, budget_s: float) -> Link
             remaining = max(0.01, budget_s - (time.monotonic() - started))
             sock.settimeout(remaining)
             first = sock.recv(1)
+            while until_closed and first:
+                sock.settimeout(max(0.01, budget_s - (time.monotonic() - started)))
+                if not sock.recv(65536):
+                    return done(LinkResult.CLOSED)
         except ConnectionResetError:
             return done(LinkResult.RESET)
         except TimeoutError:

@@ -271,11 +271,12 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
         proxy = self.client.proxy(spec.proxy)
         host, _, port = proxy.listen.rpartition(":")
         kind = self._link_kind(spec.proxy)
-        budget = self.VERIFY_BUDGET_S
+        budget, until_closed = self.VERIFY_BUDGET_S, False
         if spec.toxic is not None and spec.toxic.type is ToxicType.RESET_PEER:
-            # A reset comes `timeout` after the first data: wait that long, within the 1 s budget.
+            # A reset comes `timeout` after the first data: wait for it, within the 1 s budget.
             budget = min(0.9, spec.toxic.attributes.get("timeout", 0) / 1000 + 0.3)
-        check = round_trip(host or "127.0.0.1", int(port), kind, budget_s=budget)
+            until_closed = True
+        check = round_trip(host or "127.0.0.1", int(port), kind, budget_s=budget, until_closed=until_closed)
         if spec.down:
             if proxy.enabled or check.result is LinkResult.REPLIED:
                 raise FaultError(f"proxy {spec.proxy!r} still answers after being taken down ({check})")
@@ -308,6 +309,6 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
             )
         if toxic.type is ToxicType.TIMEOUT:
             return lambda c: c.result in (LinkResult.SILENT, LinkResult.CLOSED, LinkResult.RESET)
-        if toxic.type is ToxicType.RESET_PEER and attrs.get("timeout", 0) / 1000 < 0.6:
+        if toxic.type is ToxicType.RESET_PEER and attrs.get("timeout", 0) / 1000 < 0.6:  # within the budget
             return lambda c: c.result in (LinkResult.RESET, LinkResult.CLOSED)
         return None

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from chaosgate.probes.outcome import classify_http
+from chaosgate.probes.outcome import PROBE_DETAIL, classify_http
 from chaosgate.scoring import ProbeOutcome
 
 
@@ -49,10 +49,11 @@ async def timed(target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[]
     """Run one probe under the probe timeout: no answer in time is a hang, an exception an error."""
     started = time.monotonic()
     at = clock()
+    PROBE_DETAIL.set("")
     try:
         async with asyncio.timeout(ctx.timeout_s):
             outcome = await probe(ctx)
-        detail = ""
+        detail = PROBE_DETAIL.get()
     except TimeoutError:
         outcome, detail = ProbeOutcome.HANG, f"no answer within {ctx.timeout_s:g}s"
     except (httpx.HTTPError, OSError) as exc:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 from chaosgate.scoring import ProbeOutcome
 
 DEGRADED_HEADER = "x-secureconnect-degraded"
+
+# Why the last answer a probe classified was not a plain success ("HTTP 503: ..."). Each probe loop
+# runs in its own task, hence its own context, so concurrent probes never see each other's notes.
+PROBE_DETAIL: ContextVar[str] = ContextVar("probe_detail", default="")
 REJECTION_STATUSES = frozenset({429, 503})
 
 
@@ -22,8 +27,12 @@ def classify_http(
     error body; anything else (other 4xx/5xx, an empty refusal) is an error."""
     ok = status in expected_status if expected_status else 200 <= status < 300
     if ok:
-        lowered = {k.lower() for k in headers}
-        return ProbeOutcome.DEGRADED if degraded_header.lower() in lowered else ProbeOutcome.SERVED
+        marker = next((v for k, v in headers.items() if k.lower() == degraded_header.lower()), None)
+        if marker is None:
+            return ProbeOutcome.SERVED
+        PROBE_DETAIL.set(f"degraded: {marker}"[:200])
+        return ProbeOutcome.DEGRADED
+    PROBE_DETAIL.set(f"HTTP {status}: {body[:160].decode(errors='replace')}")
     if status in REJECTION_STATUSES and body.strip():
         return ProbeOutcome.REJECTED
     return ProbeOutcome.ERROR

@@ -95,12 +95,14 @@ async def login(ctx: ProbeContext) -> ProbeOutcome:
 
 
 async def refresh(ctx: ProbeContext) -> ProbeOutcome:
-    # Refresh tokens rotate: keep the newest one, or the next probe would use a spent token.
-    response = await ctx.http.post(
-        "/v1/auth/refresh", json={"refresh_token": ctx.state["bob"]["refresh_token"]}
-    )
+    # Refresh tokens rotate: keep the newest one, or the next probe would use a spent token. carol
+    # is the only user refreshed, so no other probe or writer depends on her session.
+    token = ctx.state["carol"]["refresh_token"]
+    response = await ctx.http.post("/v1/auth/refresh", json={"refresh_token": token})
     if 200 <= response.status_code < 300:
-        ctx.state["bob"].update(response.json())
+        ctx.state["carol"].update(response.json())
+    elif response.status_code == 401:
+        await relogin(ctx, "carol")  # as a user would; this sample still counts as the error it was
     return _outcome(response)
 
 

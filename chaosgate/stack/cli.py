@@ -12,7 +12,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from chaosgate.errors import ValidationError
+from chaosgate import compose
+from chaosgate.errors import Location, ValidationError
+from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import PROFILES, LocalStack, Observer, Phase, StackEvent, parse_switches
 from chaosgate.stack.processes import follow, tail
 from chaosgate.topology import Topology, load_topology
@@ -60,6 +62,17 @@ run_dir_option = click.option(
     envvar="CHAOSGATE_RUN_DIR",
     help="Where data, logs and state live [default: chaos.yaml's run_dir, next to it].",
 )
+runtime_option = click.option(
+    "--runtime",
+    type=click.Choice(["local", "compose"]),
+    default=None,
+    envvar="CHAOSGATE_RUNTIME",
+    help="Local processes, or `docker compose` with upstream images [default: chaos.yaml's runtime].",
+)
+
+
+def _runtime(runtime: str | None, config: Path) -> str:
+    return runtime or _topology(config).runtime
 
 
 def _topology(config: Path) -> Topology:
@@ -93,14 +106,26 @@ def stack_group() -> None:
 )
 @config_option
 @run_dir_option
+@runtime_option
 def up(
-    profile: str, switch_items: tuple[str, ...], timeout: float, config: Path, run_dir: Path | None
+    profile: str,
+    switch_items: tuple[str, ...],
+    timeout: float,
+    config: Path,
+    run_dir: Path | None,
+    runtime: str | None,
 ) -> None:
     """Start stores, proxy and services in dependency order and wait until all are healthy."""
     try:
         switches = parse_switches(switch_items)
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
+    if _runtime(runtime, config) == "compose":
+        composed = ComposeStack(_topology(config))
+        # --timeout is per wave locally; compose waits for everything at once, and Cassandra is slow.
+        composed.up(profile=profile, switches=switches, timeout=max(timeout, 300.0))
+        Console().print(f"gateway   {composed.gateway_url}\nproxy API {composed.proxy_api_url} (Toxiproxy)")
+        return
     console = Console(stderr=True)
     progress = Progress(console)
     stack = LocalStack(
@@ -133,8 +158,18 @@ def up(
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @config_option
 @run_dir_option
-def status(as_json: bool, config: Path, run_dir: Path | None) -> None:
+@runtime_option
+def status(as_json: bool, config: Path, run_dir: Path | None, runtime: str | None) -> None:
     """Show each component's process and health, and the proxies. Exit 3 when not all are healthy."""
+    if _runtime(runtime, config) == "compose":
+        containers = ComposeStack(_topology(config)).status()
+        if as_json:
+            listed = [{**vars(container), "healthy": container.healthy} for container in containers]
+            click.echo(json.dumps(listed, indent=2))
+        else:
+            for container in containers:
+                click.echo(f"{container.service:<14} {container.state:<9} {container.health or '-'}")
+        sys.exit(0 if all(container.healthy for container in containers) else 3)
     report = _stack(config, run_dir).status()
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
@@ -185,11 +220,41 @@ def logs(name: str, lines: int, follow_log: bool, config: Path, run_dir: Path | 
 @stack_group.command("down")
 @config_option
 @run_dir_option
-def down(config: Path, run_dir: Path | None) -> None:
+@runtime_option
+def down(config: Path, run_dir: Path | None, runtime: str | None) -> None:
     """Stop everything the stack started (SIGTERM, then SIGKILL after a grace period)."""
+    if _runtime(runtime, config) == "compose":
+        ComposeStack(_topology(config)).down()
+        Console().print("compose stack is down")
+        return
     console = Console(stderr=True)
     progress = Progress(console)
     stack = _stack(config, run_dir, observer=progress)
     with progress.status:
         stopped = stack.down()
     Console().print("stack is down" if stopped else "nothing was running")
+
+
+@stack_group.command("compose-file")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 and show the diff if stale.")
+@config_option
+def compose_file(check_only: bool, config: Path) -> None:
+    """Generate docker-compose.yml and deploy/ (Toxiproxy, Prometheus) from chaos.yaml, or check them."""
+    topology = _topology(config)
+    try:
+        if check_only:
+            stale = compose.check(topology)
+            for diff in stale:
+                click.echo(diff, nl=not diff.endswith("\n"))
+            if stale:
+                click.echo("compose files are out of date: run `chaosgate stack compose-file`", err=True)
+                sys.exit(1)
+            click.echo("compose files are current")
+            return
+        changed = compose.write(topology)
+    except compose.ComposeError as exc:
+        raise ValidationError(str(exc), Location(topology.source)) from None
+    for path in changed:
+        click.echo(f"wrote {path}")
+    if not changed:
+        click.echo("compose files are current")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from chaosgate.errors import StackError
 from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
-from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping
+from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping, s3_answers
 from chaosgate.topology import LOOPBACK, StoreKind, Topology
 
 PROXY = "proxy"
@@ -158,6 +158,8 @@ class LocalStack:
             return f"http://{host}"
         if store.kind is StoreKind.REDIS:
             return f"redis://{host}/0"
+        if store.kind is StoreKind.S3:
+            return f"http://{host}"
         return f"postgresql://postgres@{host}/{store.database}"
 
     def pid_of(self, name: str) -> int | None:
@@ -248,6 +250,16 @@ class LocalStack:
                 handle.write(secrets.token_urlsafe(32))
         return path.read_text(encoding="utf-8").strip()
 
+    def admin_token(self) -> str:
+        """The run dir's admin token (header `X-Admin-Token` of admin endpoints), kept like the JWT secret."""
+        path = self.run_dir / "admin_token"
+        if not path.is_file():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text(encoding="utf-8").strip()
+
     def _backends(self) -> dict[str, StoreBackend]:
         return {name: backend_for(name, store, self.run_dir) for name, store in self.topology.stores.items()}
 
@@ -308,6 +320,7 @@ class LocalStack:
                 "SC_PROFILE": self.profile,
                 "SC_SWITCHES": format_switches(self.switches),
                 "SC_JWT_SECRET": self.jwt_secret(),
+                "SC_ADMIN_TOKEN": self.admin_token(),
                 "SC_RUN_DIR": str(self.run_dir),
             }
         )
@@ -474,6 +487,9 @@ class LocalStack:
         if store.kind is StoreKind.REDIS:
             healthy = redis_ping(store.port)
             detail = "PONG" if healthy else "no PONG"
+        elif store.kind is StoreKind.S3:
+            healthy = s3_answers(store.port)
+            detail = "ListBuckets " + ("ok" if healthy else "failed")
         else:
             healthy = postgres_answers(store.port, store.database or "postgres")
             detail = f"SELECT 1 on {store.database}" + (" ok" if healthy else " failed")

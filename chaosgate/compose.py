@@ -1,0 +1,354 @@
+"""Generate the compose runtime's files (docker-compose.yml, deploy/toxiproxy.json, deploy/prometheus.yml)
+from the topology in chaos.yaml, and check that the committed ones are current.
+
+The topology stays the single source: compose services, Toxiproxy proxy names and ports all come from
+it, so adding a service to chaos.yaml and running `chaosgate stack compose-file` is all it takes.
+
+Mapping (compose network, container to container):
+- a store becomes the upstream image of its `role` (UPSTREAMS), listening on the image's own port,
+  published on the host at the store's `port` from chaos.yaml;
+- a link becomes a Toxiproxy proxy of the same name, listening on its `listen` port inside the
+  `toxiproxy` container, reachable as `<link>-proxy` (a network alias), published on the host too;
+- a service becomes `python -m target_system NAME` in the one target_system image, with the launcher's
+  environment and its chaos.yaml env, each `{link:X}` pointing at `X-proxy:<listen>` (every link goes
+  through Toxiproxy in compose too), and store-specific rewrites (CockroachDB's DSN, Cassandra's
+  driver settings) done by the store's upstream.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from chaosgate.topology import LINK_TEMPLATE, Store, Topology
+
+COMPOSE_FILE = "docker-compose.yml"
+TOXIPROXY_FILE = "deploy/toxiproxy.json"
+PROMETHEUS_FILE = "deploy/prometheus.yml"
+TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.9.0"
+PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
+TARGET_IMAGE = "secureconnect/target-system:dev"
+TARGET_DOCKERFILE = "target_system/Dockerfile"
+PROMETHEUS_PORT = 9090
+CONTAINER_RUN_DIR = "/tmp/secureconnect"
+HEADER = (
+    "# Generated from {source} by `chaosgate stack compose-file`: do not edit by hand.\n"
+    "# Change chaos.yaml and run it again; `chaosgate stack compose-file --check` (and the tests) tell\n"
+    "# when this file is out of date.\n"
+)
+# What the launcher passes every service besides its chaos.yaml env; in compose they come from the
+# environment of `docker compose` (the compose runtime sets them), with these defaults.
+PASSED_THROUGH = {
+    "SC_PROFILE": "hardened",
+    "SC_SWITCHES": "",
+    "SC_JWT_SECRET": "secureconnect-dev-secret-not-for-production",
+    "SC_ADMIN_TOKEN": "secureconnect-dev-admin-token",
+}
+_URL_ON_LINK = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/]*@)?\{link:(?P<link>[^}]+)\}(?P<path>/[^?]*)?"
+)
+
+LinkEnv = Callable[[str, str, str, Store | None], dict[str, str]]
+
+
+class ComposeError(ValueError):
+    """The topology holds something the compose runtime has no upstream image for."""
+
+
+def _proxied(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
+    """The default: the link's address is the proxy's (host alias and listen port)."""
+    return {key: LINK_TEMPLATE.sub(address, template)}
+
+
+def _cockroach_dsn(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
+    """CockroachDB runs the same SQL, but insecure mode knows only `root` and speaks no TLS."""
+    match = _URL_ON_LINK.match(template)
+    if match is None or not match.group("scheme").startswith("postgres"):
+        return _proxied(key, template, address, store)
+    database = (match.group("path") or "").strip("/") or (store and store.database) or "defaultdb"
+    return {key: f"postgresql://root@{address}/{database}?sslmode=disable"}
+
+
+def _cassandra_driver(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
+    """The message store's DSN becomes the Cassandra store's settings (chat picks it by SC_MESSAGE_STORE)."""
+    host, _, port = address.rpartition(":")
+    return {
+        "SC_MESSAGE_STORE": "cassandra",
+        "SC_CASSANDRA_HOSTS": host,
+        "SC_CASSANDRA_PORT": port,
+        "SC_CASSANDRA_KEYSPACE": ((store and store.database) or "messages").replace("-", "_"),
+    }
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The upstream image that plays a store's role in compose."""
+
+    image: str
+    port: int  # the port the image listens on inside the compose network
+    healthcheck: list[str]
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    start_period: str = "30s"
+    link_env: LinkEnv = _proxied
+
+
+def _upstreams() -> dict[str, Upstream]:
+    """Upstream images by store role (and object-store aliases); a function so nothing is shared state."""
+    minio = Upstream(
+        image="minio/minio:RELEASE.2024-06-13T22-53-53Z",
+        port=9000,
+        command=["server", "/data"],
+        environment={"MINIO_ROOT_USER": "secureconnect", "MINIO_ROOT_PASSWORD": "secureconnect-dev"},
+        healthcheck=["CMD", "mc", "ready", "local"],
+    )
+    return {
+        "redis": Upstream(image="redis:7.2", port=6379, healthcheck=["CMD", "redis-cli", "ping"]),
+        "cockroachdb": Upstream(
+            image="cockroachdb/cockroach:v24.1.0",
+            port=26257,
+            command=["start-single-node", "--insecure"],
+            environment={},  # the database is set per store (COCKROACH_DATABASE), below
+            healthcheck=["CMD", "/cockroach/cockroach", "sql", "--insecure", "-e", "SELECT 1"],
+            link_env=_cockroach_dsn,
+        ),
+        "cassandra": Upstream(
+            image="cassandra:4.1",
+            port=9042,
+            # A small heap: one node for a test stack, not a production cluster.
+            environment={"MAX_HEAP_SIZE": "512M", "HEAP_NEWSIZE": "128M", "CASSANDRA_DC": "datacenter1"},
+            healthcheck=["CMD", "cqlsh", "-e", "DESCRIBE KEYSPACES"],
+            start_period="120s",
+            link_env=_cassandra_driver,
+        ),
+        "minio": minio,
+        "s3": minio,
+        "object-store": minio,
+        "object_store": minio,
+    }
+
+
+def upstream_for(name: str, store: Store) -> Upstream:
+    """The upstream of a store, by its role (then its kind); ComposeError names the valid roles."""
+    upstreams = _upstreams()
+    for key in (store.role, str(store.kind.value)):
+        if key in upstreams:
+            return upstreams[key]
+    raise ComposeError(
+        f"store {name!r} has role {store.role!r}, which has no upstream image for the compose runtime; "
+        f"known roles: {', '.join(sorted(upstreams))} (add one in chaosgate/compose.py)"
+    )
+
+
+def proxy_alias(link: str) -> str:
+    """The compose host name of a link's proxy (a network alias of the toxiproxy container)."""
+    return f"{link}-proxy"
+
+
+def proxy_address(topology: Topology, link: str) -> str:
+    return f"{proxy_alias(link)}:{topology.links[link].listen}"
+
+
+def container_port(topology: Topology, component: str) -> int:
+    """The port a component listens on inside the compose network."""
+    if component in topology.stores:
+        return upstream_for(component, topology.stores[component]).port
+    return topology.services[component].port
+
+
+# -- the three files ----------------------------------------------------------------------------------
+
+
+def toxiproxy_config(topology: Topology) -> list[dict[str, Any]]:
+    """Toxiproxy's `-config` file: one enabled proxy per link, on every interface of its container."""
+    return [
+        {
+            "name": name,
+            "listen": f"0.0.0.0:{link.listen}",
+            "upstream": f"{name}:{container_port(topology, name)}",
+            "enabled": True,
+        }
+        for name, link in topology.links.items()
+    ]
+
+
+def prometheus_config(topology: Topology) -> dict[str, Any]:
+    """Scrape every service's /metrics directly (not through a proxy, so faults do not blind it)."""
+    return {
+        "global": {"scrape_interval": "5s", "scrape_timeout": "4s"},
+        "scrape_configs": [
+            {
+                "job_name": "secureconnect",
+                "metrics_path": "/metrics",
+                "static_configs": [
+                    {"targets": [f"{name}:{service.port}"], "labels": {"service": name}}
+                    for name, service in topology.services.items()
+                ],
+            },
+            {
+                "job_name": "toxiproxy",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"toxiproxy:{topology.proxy.api_port}"]}],
+            },
+        ],
+    }
+
+
+def service_environment(topology: Topology, name: str) -> dict[str, str]:
+    """The environment of service `name` in compose: the launcher's variables, then its chaos.yaml env."""
+    service = topology.services[name]
+    env: dict[str, str] = {
+        "SC_SERVICE": name,
+        "SC_HOST": "0.0.0.0",  # reachable from the toxiproxy container, not only from itself
+        "SC_PORT": str(service.port),
+        **{key: f"${{{key}:-{default}}}" for key, default in PASSED_THROUGH.items()},
+        "SC_RUN_DIR": CONTAINER_RUN_DIR,
+    }
+    for key, template in service.env.items():
+        links = LINK_TEMPLATE.findall(template)
+        if not links:
+            env[key] = template
+            continue
+        rewrite: LinkEnv = _proxied
+        store = topology.stores.get(links[0])
+        if store is not None and len(links) == 1:
+            rewrite = upstream_for(links[0], store).link_env
+        address = proxy_address(topology, links[0])
+        if len(links) == 1:
+            env.update(rewrite(key, template, address, store))
+        else:
+            env[key] = LINK_TEMPLATE.sub(lambda m: proxy_address(topology, m.group(1)), template)
+    return env
+
+
+def _healthcheck(test: list[str], *, start_period: str = "10s") -> dict[str, Any]:
+    return {"test": test, "interval": "5s", "timeout": "4s", "retries": 30, "start_period": start_period}
+
+
+def _store_services(topology: Topology) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, store in topology.stores.items():
+        upstream = upstream_for(name, store)
+        spec: dict[str, Any] = {"image": upstream.image}
+        if upstream.command:
+            spec["command"] = list(upstream.command)
+        environment = dict(upstream.environment)
+        if upstream.link_env is _cockroach_dsn and store.database:
+            environment["COCKROACH_DATABASE"] = store.database
+        if environment:
+            spec["environment"] = environment
+        spec["ports"] = [f"127.0.0.1:{store.port}:{upstream.port}"]
+        spec["healthcheck"] = _healthcheck(upstream.healthcheck, start_period=upstream.start_period)
+        out[name] = spec
+    return out
+
+
+def _toxiproxy_service(topology: Topology) -> dict[str, Any]:
+    api = topology.proxy.api_port
+    return {
+        "image": TOXIPROXY_IMAGE,
+        "command": ["-host=0.0.0.0", f"-port={api}", "-config=/config/toxiproxy.json"],
+        "volumes": [f"./{TOXIPROXY_FILE}:/config/toxiproxy.json:ro"],
+        "ports": [f"127.0.0.1:{api}:{api}"]
+        + [f"127.0.0.1:{link.listen}:{link.listen}" for link in topology.links.values()],
+        "networks": {"default": {"aliases": [proxy_alias(name) for name in topology.links]}},
+    }
+
+
+def _target_service(topology: Topology, name: str) -> dict[str, Any]:
+    service = topology.services[name]
+    depends: dict[str, Any] = {"toxiproxy": {"condition": "service_started"}}
+    for dep in service.links:
+        # Stores and linked services must be healthy first: Cassandra alone takes a minute to start.
+        depends[dep] = {"condition": "service_healthy"}
+    live = f"http://127.0.0.1:{service.port}{topology.service_defaults.live}"
+    return {
+        "image": TARGET_IMAGE,
+        "build": {"context": ".", "dockerfile": TARGET_DOCKERFILE},
+        "command": ["python", "-m", "target_system", name],
+        "environment": service_environment(topology, name),
+        "ports": [f"127.0.0.1:{service.port}:{service.port}"],
+        "depends_on": depends,
+        "healthcheck": _healthcheck(
+            ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen({live!r}, timeout=3)"]
+        ),
+    }
+
+
+def compose_document(topology: Topology) -> dict[str, Any]:
+    """docker-compose.yml as data."""
+    services: dict[str, Any] = {}
+    services.update(_store_services(topology))
+    services["toxiproxy"] = _toxiproxy_service(topology)
+    for name in topology.start_order():
+        services[name] = _target_service(topology, name)
+    port = urlsplit(topology.probes.prometheus or "").port or PROMETHEUS_PORT
+    services["prometheus"] = {
+        "image": PROMETHEUS_IMAGE,
+        "command": ["--config.file=/etc/prometheus/prometheus.yml"],
+        "volumes": [f"./{PROMETHEUS_FILE}:/etc/prometheus/prometheus.yml:ro"],
+        "ports": [f"127.0.0.1:{port}:9090"],
+        "depends_on": {name: {"condition": "service_started"} for name in topology.services},
+    }
+    clash = set(services) & {"toxiproxy", "prometheus"} & {*topology.stores, *topology.services}
+    if clash:
+        raise ComposeError(f"{', '.join(sorted(clash))}: names the compose runtime keeps for itself")
+    return {"services": services}
+
+
+def _yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def render(topology: Topology) -> dict[str, str]:
+    """Every generated file: path relative to chaos.yaml's directory -> text."""
+    header = HEADER.format(source=topology.source.name)
+    return {
+        COMPOSE_FILE: header + _yaml(compose_document(topology)),
+        TOXIPROXY_FILE: json.dumps(toxiproxy_config(topology), indent=2) + "\n",
+        PROMETHEUS_FILE: header + _yaml(prometheus_config(topology)),
+    }
+
+
+def write(topology: Topology, root: Path | None = None) -> list[Path]:
+    """Write the files next to chaos.yaml (or under `root`); returns those whose content changed."""
+    base = root or topology.source.parent
+    changed: list[Path] = []
+    for relative, text in render(topology).items():
+        path = base / relative
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        changed.append(path)
+    return changed
+
+
+def check(topology: Topology, root: Path | None = None) -> list[str]:
+    """What differs between the files on disk and what the topology generates: one unified diff per
+    stale file (empty when everything is current)."""
+    base = root or topology.source.parent
+    problems: list[str] = []
+    for relative, text in render(topology).items():
+        path = base / relative
+        if not path.is_file():
+            problems.append(f"{relative} is missing")
+            continue
+        current = path.read_text(encoding="utf-8")
+        if current != text:
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=f"{relative} (on disk)",
+                tofile=f"{relative} (from {topology.source.name})",
+            )
+            problems.append("".join(diff))
+    return problems

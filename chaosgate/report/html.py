@@ -1,0 +1,153 @@
+"""The HTML report: a RunResult becomes template data, rendered with jinja2 into one self-contained file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from chaosgate.report import charts
+from chaosgate.report.view import (
+    SummaryRow,
+    fmt_recovery,
+    fmt_score,
+    fmt_time,
+    run_reasons,
+    summary_row,
+    verdict,
+)
+from chaosgate.result import FaultRecord, RunResult, ScenarioResult
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One fault as the ledger saw it: when each step happened and what proved it."""
+
+    fault_id: str
+    injector: str
+    what: str
+    applied: str
+    verified: str
+    removed: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class BehaviourRow:
+    feature: str
+    expected: str
+    observed: str
+    match: bool | None  # None when the scenario expects nothing of the feature
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    result: ScenarioResult
+    row: SummaryRow
+    timeline: Markup
+    heatmap: Markup
+    ledger: list[LedgerRow]
+    behaviour: list[BehaviourRow]
+    recovery: str
+    samples: int
+    load: dict[str, Any] | None  # Locust figures, once the load injector records them
+
+
+def environment() -> jinja2.Environment:
+    """Templates ship in the package; autoescape because details carry text from the system under test."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("chaosgate.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _what(fault: FaultRecord) -> str:
+    keys = ("proxy", "store", "service", "path", "signal", "mode", "connections", "status")
+    described = [f"{k}={fault.spec[k]}" for k in keys if k in fault.spec and fault.spec[k] is not None]
+    toxic = fault.spec.get("toxic")
+    if isinstance(toxic, dict):
+        described.append(f"toxic={toxic.get('type')} {toxic.get('attributes') or ''}".strip())
+    if fault.spec.get("down"):
+        described.append("link down")
+    return ", ".join(described)
+
+
+def ledger_row(fault: FaultRecord) -> LedgerRow:
+    when: dict[str, str] = {}
+    evidence = []
+    for event, t, detail in fault.events:
+        when.setdefault(event, f"{t:.2f}s")
+        if detail:
+            evidence.append(f"{event}: {detail}")
+    return LedgerRow(
+        fault_id=fault.fault_id,
+        injector=fault.injector,
+        what=_what(fault),
+        applied=when.get("applied", "—"),
+        verified=when.get("verified", "not verified"),
+        removed=when.get("removed", "not removed"),
+        evidence="; ".join(evidence),
+    )
+
+
+def behaviour_rows(s: ScenarioResult) -> list[BehaviourRow]:
+    if s.score is None:
+        return []
+    sc = s.score
+    rows = []
+    for feature in sorted({*sc.behaviour, *sc.expected}):
+        expected, observed = sc.expected.get(feature), sc.behaviour.get(feature)
+        rows.append(
+            BehaviourRow(
+                feature=feature,
+                expected=expected.value if expected else "—",
+                observed=observed.value if observed else "—",
+                match=None if expected is None else expected is observed,
+            )
+        )
+    return rows
+
+
+def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
+    return ScenarioView(
+        result=s,
+        row=summary_row(result, s),
+        timeline=charts.timeline_svg(s),
+        heatmap=charts.heatmap_svg(s),
+        ledger=[ledger_row(f) for f in s.faults],
+        behaviour=behaviour_rows(s),
+        recovery=fmt_recovery(s),
+        samples=len(s.samples),
+        load=None,
+    )
+
+
+def outcome_legend() -> list[tuple[str, str]]:
+    return [(o.value, colour) for o, colour in charts.OUTCOME_COLOURS.items()]
+
+
+def render_run(result: RunResult) -> str:
+    """The run's report page."""
+    views = [scenario_view(result, s) for s in result.scenarios]
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            run=result,
+            verdict=verdict(result),
+            overall=fmt_score(result.overall),
+            started=fmt_time(result.started_at),
+            finished=fmt_time(result.finished_at),
+            run_reasons=run_reasons(result),
+            reasons=result.gate.reasons if result.gate else [],
+            rows=[v.row for v in views],
+            scenarios=views,
+            legend=outcome_legend(),
+            no_data=charts.NO_DATA,
+        )
+    )
