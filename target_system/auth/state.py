@@ -134,6 +134,11 @@ class AuthState:
 
     async def get_session(self, sid: str) -> SessionRecord | None:
         key = session_key(sid)
+        if key in self._pending:
+            # Changed here while Redis was down and not written back yet: Redis holds an older
+            # refresh hash, and trusting it would end a session the user rotated during the outage.
+            local = self._sessions.get(key) if self._pending[key] else None
+            return SessionRecord.from_json(local) if local else None
 
         async def remote() -> str | None:
             return await self._redis.get(key)

@@ -210,3 +210,25 @@ def test_without_fallback_auth_refuses_cleanly_and_reports_not_ready(
             assert metric(auth_url, 'db_pool_acquire_timeout_total{service="auth",store="cockroach"}') >= 2
         finally:
             reset(proxy_reset)
+
+
+def test_a_session_rotated_during_a_redis_outage_keeps_refreshing_after_it(
+    running_stack: LocalStack, proxy_reset: str
+) -> None:
+    # Found by chaosgate's redis-down scenario: right after recovery, Redis still held the
+    # pre-outage refresh hash, so the next refresh looked like a replay and ended the session.
+    with httpx.Client(base_url=running_stack.gateway_url, timeout=10.0) as gateway:
+        tokens = login(gateway, new_user(gateway)).json()
+        disable(proxy_reset, "redis")
+        try:
+            for _ in range(3):
+                answer = gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+                assert answer.status_code == 200, answer.text
+                tokens = answer.json()
+        finally:
+            reset(proxy_reset)
+        for _ in range(8):  # across the hold period and the write-back
+            answer = gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+            assert answer.status_code == 200, answer.text
+            tokens = answer.json()
+            time.sleep(0.3)
