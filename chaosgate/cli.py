@@ -20,6 +20,9 @@ SUBCOMMANDS: dict[str, str] = {
     "validate": "chaosgate.scenario.cli:validate_command",
     "run": "chaosgate.run_cli:run_command",
     "list": "chaosgate.run_cli:list_command",
+    "report": "chaosgate.report.cli:report_command",
+    "history": "chaosgate.report.cli:history_command",
+    "compare": "chaosgate.report.cli:compare_command",
 }
 
 

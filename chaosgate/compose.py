@@ -30,6 +30,8 @@ import yaml
 
 from chaosgate.topology import LINK_TEMPLATE, Store, Topology
 
+# The compose project: containers are `secureconnect-<service>-1`, the names the docker injector looks for.
+PROJECT = "secureconnect"
 COMPOSE_FILE = "docker-compose.yml"
 TOXIPROXY_FILE = "deploy/toxiproxy.json"
 PROMETHEUS_FILE = "deploy/prometheus.yml"
@@ -107,7 +109,8 @@ def _upstreams() -> dict[str, Upstream]:
         image="minio/minio:RELEASE.2024-06-13T22-53-53Z",
         port=9000,
         command=["server", "/data"],
-        environment={"MINIO_ROOT_USER": "secureconnect", "MINIO_ROOT_PASSWORD": "secureconnect-dev"},
+        # The storage service's default S3 credentials (SC_STORAGE_ACCESS_KEY / _SECRET_KEY).
+        environment={"MINIO_ROOT_USER": "secureconnect", "MINIO_ROOT_PASSWORD": "secureconnect-secret"},
         healthcheck=["CMD", "mc", "ready", "local"],
     )
     return {

@@ -21,14 +21,14 @@ OUTCOME_COLOURS: dict[ProbeOutcome, str] = {
 }
 NO_DATA = "#e6e6e6"
 # Worst last: a bucket's marker shows the worst thing that happened in it.
-_SEVERITY = [
+_SEVERITY = (
     ProbeOutcome.SERVED,
     ProbeOutcome.DEGRADED,
     ProbeOutcome.REJECTED,
     ProbeOutcome.ERROR,
     ProbeOutcome.HANG,
-]
-_LINE_COLOURS = [
+)
+_LINE_COLOURS = (
     "#1b6ca8",
     "#d9822b",
     "#5c946e",
@@ -38,7 +38,7 @@ _LINE_COLOURS = [
     "#b5651d",
     "#7a7a7a",
     "#c44e52",
-]
+)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ class ComposeStack:
     def compose_argv(self, *args: str) -> list[str]:
         return [
             self.docker, "compose",
+            "--project-name", compose.PROJECT,
             "--project-directory", str(self.project_dir),
             "-f", str(self.compose_file),
             *args,

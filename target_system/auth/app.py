@@ -5,6 +5,7 @@
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -12,6 +13,8 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
 
+from target_system.auth.admin import admin_router
+from target_system.auth.cleanup import TokenCleanup
 from target_system.auth.models import LoginIn, RefreshIn, RegisterIn, TokenPair, UserOut, VerifyEmailIn
 from target_system.auth.passwords import Passwords
 from target_system.auth.schema import AUTH_SCHEMA
@@ -54,19 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, redis, metrics, revocations=revocations, local_session=state.has_local_session
     )
     service = AuthService(settings, sql, state, authenticator.codec, Passwords(settings))
-    cleaned = metrics.counter("cleanup_deleted_total", "Rows removed by cleanup jobs", ("service", "job"))
-
-    async def cleanup() -> None:
-        cleaned.labels(SERVICE, "email_verification_tokens").inc(
-            await service.delete_expired_verification_tokens()
-        )
+    cleanup = TokenCleanup(sql, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sql.migrate(AUTH_SCHEMA)
         jobs = [asyncio.create_task(_every(SYNC_INTERVAL, state.sync, "state sync"))]
         if settings.switches.on(Switch.CLEANUP_JOBS):
-            jobs.append(asyncio.create_task(_every(settings.tunables.cleanup_interval, cleanup, "cleanup")))
+            interval = settings.tunables.cleanup_interval
+            jobs.append(asyncio.create_task(_every(interval, cleanup.run, "cleanup")))
         try:
             yield
         finally:
@@ -117,5 +116,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def verify_email(body: VerifyEmailIn) -> UserOut:
         return await service.verify_email(body.token)
 
+    app.include_router(admin_router(cleanup, os.environ.get("SC_ADMIN_TOKEN")))
     app.state.auth_state = state
     return app

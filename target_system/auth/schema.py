@@ -1,4 +1,4 @@
-"""The auth service's SQL schema: users and email-verification tokens (PostgreSQL and CockroachDB alike)."""
+"""Auth's SQL schema: users, email-verification and password-reset tokens (PostgreSQL, CockroachDB)."""
 
 from __future__ import annotations
 
@@ -24,4 +24,14 @@ AUTH_SCHEMA = (
     """,
     "CREATE INDEX IF NOT EXISTS email_verification_tokens_expiry ON email_verification_tokens (expires_at)",
     "CREATE INDEX IF NOT EXISTS email_verification_tokens_user ON email_verification_tokens (user_id)",
+    # Holds the digest of the secret mailed to the user, never the secret; cleanup drops expired rows.
+    """
+    CREATE TABLE IF NOT EXISTS password_reset_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        expires_at TIMESTAMPTZ NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS password_reset_tokens_expiry ON password_reset_tokens (expires_at)",
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from target_system.chat.conversations import Conversations, MembershipCache
 from target_system.chat.fanout import Fanout
 from target_system.chat.hub import Hub
 from target_system.chat.message_cache import GuardedMessageStore, RecentMessages, StorePolicy
-from target_system.chat.message_store import MESSAGE_SCHEMA, PostgresMessageStore
+from target_system.chat.message_store import MESSAGE_SCHEMA, MessageStore, PostgresMessageStore
 from target_system.chat.metrics import ChatMetrics
 from target_system.chat.polls import Polls
 from target_system.chat.presence import Presence
@@ -54,13 +56,43 @@ def message_store_policy(settings: Settings) -> StorePolicy:
     return StorePolicy(timeout=settings.tunables.store_timeout if bounded else None, cache_fallback=cache)
 
 
+@dataclass(frozen=True, slots=True)
+class MessageBackend:
+    """The message store and its lifecycle: PostgreSQL locally, Cassandra in compose."""
+
+    store: MessageStore
+    start: Callable[[], Awaitable[None]]
+    close: Callable[[], Awaitable[None]]
+
+
+def message_backend(
+    settings: Settings, service_metrics: ServiceMetrics, environ: Mapping[str, str]
+) -> MessageBackend:
+    """`SC_MESSAGE_STORE=cassandra` (compose) or `postgres` (default: the local stand-in)."""
+    kind = environ.get("SC_MESSAGE_STORE", "").strip() or "postgres"
+    if kind == "cassandra":
+        # Imported here: cassandra-driver is the `cassandra` extra, needed only where Cassandra runs.
+        from target_system.chat.cassandra_store import CassandraConfig, CassandraMessageStore
+
+        cassandra = CassandraMessageStore(CassandraConfig.from_env(settings, environ), service_metrics)
+        return MessageBackend(cassandra, cassandra.start, cassandra.close)
+    if kind != "postgres":
+        raise ValueError(f"SC_MESSAGE_STORE={kind!r}: expected postgres or cassandra")
+    sql = SqlStore(settings.messages_dsn or DEFAULT_MESSAGES_DSN, settings, service_metrics, name="cassandra")
+
+    async def migrate() -> None:
+        await sql.migrate(MESSAGE_SCHEMA)
+
+    return MessageBackend(PostgresMessageStore(sql), migrate, sql.close)
+
+
 @dataclass(slots=True)
 class ChatService:
     settings: Settings
     policy: ChatPolicy
     metrics: ChatMetrics
     sql: SqlStore
-    message_sql: SqlStore
+    message_backend: MessageBackend
     redis: ResilientRedis
     auth: Authenticator
     conversations: Conversations
@@ -77,15 +109,17 @@ class ChatService:
 
     @classmethod
     def build(
-        cls, settings: Settings, service_metrics: ServiceMetrics, tunables: ChatTunables
+        cls,
+        settings: Settings,
+        service_metrics: ServiceMetrics,
+        tunables: ChatTunables,
+        environ: Mapping[str, str] | None = None,
     ) -> ChatService:
         """Everything wired, nothing connected yet (`start` does that)."""
         policy = ChatPolicy.from_settings(settings, tunables)
         metrics = ChatMetrics.create(service_metrics)
         sql = SqlStore(settings.sql_dsn or DEFAULT_SQL_DSN, settings, service_metrics, name="cockroach")
-        message_sql = SqlStore(
-            settings.messages_dsn or DEFAULT_MESSAGES_DSN, settings, service_metrics, name="cassandra"
-        )
+        backend = message_backend(settings, service_metrics, os.environ if environ is None else environ)
         redis = ResilientRedis(settings, service_metrics)
         auth = Authenticator(settings, redis, service_metrics)
         auth.codec = CachingTokenCodec(settings)
@@ -94,12 +128,12 @@ class ChatService:
             policy=policy,
             metrics=metrics,
             sql=sql,
-            message_sql=message_sql,
+            message_backend=backend,
             redis=redis,
             auth=auth,
             conversations=Conversations(sql, MembershipCache()),
             messages=GuardedMessageStore(
-                PostgresMessageStore(message_sql),
+                backend.store,
                 policy=message_store_policy(settings),
                 cache=RecentMessages(),
                 metrics=metrics,
@@ -113,11 +147,11 @@ class ChatService:
 
     async def start(self) -> None:
         await self.sql.migrate(CHAT_SCHEMA)
-        await self.message_sql.migrate(MESSAGE_SCHEMA)
+        await self.message_backend.start()
         await self.hub.start()
 
     async def stop(self) -> None:
         await self.hub.stop()
         await self.redis.close()
-        await self.message_sql.close()
+        await self.message_backend.close()
         await self.sql.close()

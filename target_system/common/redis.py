@@ -151,10 +151,17 @@ class ResilientRedis:
         return before
 
     async def _attempt(self, fn: Callable[[aioredis.Redis], Awaitable[T]], bound: float | None) -> T:
-        if bound is None:
-            return await fn(self.client)
-        async with asyncio.timeout(bound):
-            return await fn(self.client)
+        try:
+            if bound is None:
+                return await fn(self.client)
+            async with asyncio.timeout(bound):
+                return await fn(self.client)
+        except RuntimeError as exc:
+            # uvloop reports a write to a connection the peer reset as RuntimeError ("handler is
+            # closed") instead of an OSError; it is the same lost connection, so retry it as one.
+            if "closed" not in str(exc):
+                raise
+            raise rexc.ConnectionError(str(exc)) from exc
 
     def _unavailable(self, op: str, exc: BaseException) -> RedisUnavailable:
         self._down_until = time.monotonic() + self._down_hold

@@ -1,0 +1,472 @@
+"""The message store on Cassandra (the compose runtime's message store), through cassandra-driver.
+
+Tables (CQL), the same data model `message_store.py` lays out on PostgreSQL:
+
+    messages_by_conversation     PRIMARY KEY ((conversation_id), message_id), message_id DESC
+    messages_by_idempotency_key  PRIMARY KEY ((conversation_id, idempotency_key)) -> message_id
+
+Idempotency: a lookup table claimed with a lightweight transaction (`INSERT ... IF NOT EXISTS`), not an
+LWT on the message row. The message row's key holds a fresh message id on every attempt, so `IF NOT
+EXISTS` there could never see a retry; the lookup table's key is the client's (conversation, key), so
+exactly one attempt wins the claim and every later one learns the winner's message id from the LWT's
+own answer (no extra read). The message row is a plain upsert keyed by the claimed id: a retry that
+finds the claim but no row (the winner died between the two writes) writes the row itself, so a
+half-done send heals instead of being lost or doubled.
+
+Failures map as in `common/sql.py`: a timeout (client- or server-side) or an unreachable cluster is a
+clean 503 (`MessageStoreUnavailable`) counted in `db_query_timeout_total` / `db_unavailable_total`
+with `store="cassandra"`; anything else (bad CQL) is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import cassandra
+from cassandra.cluster import Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.connection import ConnectionException
+from cassandra.policies import RetryPolicy, RoundRobinPolicy, WriteType
+from cassandra.query import PreparedStatement, dict_factory
+
+from target_system.chat.ids import id_time, new_message_id
+from target_system.chat.message_store import Appended
+from target_system.chat.models import HistoryPage, Message
+from target_system.common.errors import Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.switches import Switch
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = "cassandra"
+KEYSPACE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")  # it is written into CQL text, so checked once
+_COLUMNS = "conversation_id, message_id, sender_id, body, idempotency_key, created_at"
+
+# The server or the driver gave up in time: the query may or may not have run.
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+    cassandra.OperationTimedOut,
+    cassandra.ReadTimeout,
+    cassandra.WriteTimeout,
+)
+# Nobody could serve the query: not enough replicas, no reachable host, a dropped connection.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    cassandra.Unavailable,
+    cassandra.CoordinationFailure,
+    NoHostAvailable,
+    ConnectionException,
+    OSError,
+)
+
+
+class MessageStoreUnavailable(Unavailable):
+    CODE = "message_store_unavailable"
+    MESSAGE = "the message store is unavailable"
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CassandraConfig:
+    """Where the cluster is and how long to wait: `SC_CASSANDRA_HOSTS` (comma list), `_PORT`, `_KEYSPACE`,
+    `_RETRIES`; the query timeout is `store_timeout` when STORE_TIMEOUTS is on, else none."""
+
+    hosts: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    keyspace: str = "messages"
+    replication_factor: int = 1
+    query_timeout: float | None = 1.0
+    connect_timeout: float = 5.0
+    max_retries: int = 1
+    startup_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not KEYSPACE_NAME.match(self.keyspace):
+            raise ValueError(f"SC_CASSANDRA_KEYSPACE={self.keyspace!r} is not a valid keyspace name")
+        if not self.hosts:
+            raise ValueError("SC_CASSANDRA_HOSTS names no host")
+
+    @classmethod
+    def from_env(cls, settings: Settings, environ: Mapping[str, str]) -> CassandraConfig:
+        listed = environ.get("SC_CASSANDRA_HOSTS", "127.0.0.1").split(",")
+        hosts = tuple(h.strip() for h in listed if h.strip())
+        tun = settings.tunables
+        return cls(
+            hosts=hosts,
+            port=_int(environ, "SC_CASSANDRA_PORT", 9042),
+            keyspace=environ.get("SC_CASSANDRA_KEYSPACE", "").strip() or "messages",
+            query_timeout=tun.store_timeout if settings.switches.on(Switch.STORE_TIMEOUTS) else None,
+            max_retries=_int(environ, "SC_CASSANDRA_RETRIES", 1),
+            startup_timeout=tun.migrate_timeout,
+        )
+
+
+def _int(environ: Mapping[str, str], key: str, default: int) -> int:
+    raw = environ.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r} is not a valid int") from None
+
+
+# -- the statements ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cql:
+    """One statement to run: its text (prepared once), its bind values, and whether a retry is safe."""
+
+    text: str
+    values: tuple[Any, ...]
+    idempotent: bool
+
+
+class MessageCql:
+    """Every CQL statement the store runs, as data (so its text and bind values can be checked alone)."""
+
+    def __init__(self, keyspace: str, *, replication_factor: int = 1) -> None:
+        if not KEYSPACE_NAME.match(keyspace):
+            raise ValueError(f"{keyspace!r} is not a valid keyspace name")
+        self.keyspace = keyspace
+        self.replication_factor = replication_factor
+        self.messages = f"{keyspace}.messages_by_conversation"
+        self.keys = f"{keyspace}.messages_by_idempotency_key"
+
+    def schema(self) -> tuple[str, ...]:
+        """Idempotent DDL, run at start."""
+        return (
+            f"CREATE KEYSPACE IF NOT EXISTS {self.keyspace} WITH replication = "
+            f"{{'class': 'SimpleStrategy', 'replication_factor': {self.replication_factor}}}",
+            # uuid, not timeuuid (which demands version 1): Cassandra orders non-v1 uuids by their
+            # unsigned bytes, and a UUIDv7 starts with its millisecond time, so this is time order.
+            f"CREATE TABLE IF NOT EXISTS {self.messages} ("
+            "conversation_id uuid, message_id uuid, sender_id text, body text, idempotency_key text, "
+            "created_at timestamp, PRIMARY KEY ((conversation_id), message_id)"
+            ") WITH CLUSTERING ORDER BY (message_id DESC)",
+            f"CREATE TABLE IF NOT EXISTS {self.keys} ("
+            "conversation_id uuid, idempotency_key text, message_id uuid, "
+            "PRIMARY KEY ((conversation_id, idempotency_key)))",
+        )
+
+    def claim(self, conversation_id: uuid.UUID, idempotency_key: str, message_id: uuid.UUID) -> Cql:
+        # A retry of the claim is safe: re-sent after an unknown outcome it answers "not applied" with
+        # our own message id, which `append` recognises as its own claim.
+        return Cql(
+            f"INSERT INTO {self.keys} (conversation_id, idempotency_key, message_id) VALUES (?, ?, ?) "
+            "IF NOT EXISTS",
+            (conversation_id, idempotency_key, message_id),
+            idempotent=True,
+        )
+
+    def insert(self, message: Message) -> Cql:
+        return Cql(
+            f"INSERT INTO {self.messages} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                message.conversation_id,
+                message.id,
+                message.sender_id,
+                message.body,
+                message.idempotency_key,
+                message.created_at,
+            ),
+            idempotent=True,  # an upsert of a fixed key: writing it twice stores it once
+        )
+
+    def select_one(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> Cql:
+        return Cql(
+            f"SELECT {_COLUMNS} FROM {self.messages} WHERE conversation_id = ? AND message_id = ?",
+            (conversation_id, message_id),
+            idempotent=True,
+        )
+
+    def newest(self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int) -> Cql:
+        """Newest first: the clustering order itself, so no ORDER BY is needed."""
+        if before is None:
+            return Cql(
+                f"SELECT {_COLUMNS} FROM {self.messages} WHERE conversation_id = ? LIMIT ?",
+                (conversation_id, limit),
+                idempotent=True,
+            )
+        return Cql(
+            f"SELECT {_COLUMNS} FROM {self.messages} WHERE conversation_id = ? AND message_id < ? LIMIT ?",
+            (conversation_id, before, limit),
+            idempotent=True,
+        )
+
+    def newer(self, conversation_id: uuid.UUID, *, after: uuid.UUID, limit: int) -> Cql:
+        """Oldest first after `after`: the clustering order reversed, still one partition range."""
+        return Cql(
+            f"SELECT {_COLUMNS} FROM {self.messages} WHERE conversation_id = ? AND message_id > ? "
+            "ORDER BY message_id ASC LIMIT ?",
+            (conversation_id, after, limit),
+            idempotent=True,
+        )
+
+    def ping(self) -> Cql:
+        return Cql("SELECT release_version FROM system.local", (), idempotent=True)
+
+    def statements(self) -> tuple[str, ...]:
+        """Every text to prepare at start (the values here are placeholders)."""
+        zero = uuid.UUID(int=0)
+        sample = Message(zero, zero, "", "", "", datetime.fromtimestamp(0, tz=UTC))
+        return tuple(
+            cql.text
+            for cql in (
+                self.claim(zero, "", zero),
+                self.insert(sample),
+                self.select_one(zero, zero),
+                self.newest(zero, before=None, limit=1),
+                self.newest(zero, before=zero, limit=1),
+                self.newer(zero, after=zero, limit=1),
+                self.ping(),
+            )
+        )
+
+
+# -- retries and error mapping --------------------------------------------------------------------------
+
+
+class BoundedRetryPolicy(RetryPolicy):
+    """At most `max_retries` retries per query, and only where a retry cannot write twice.
+
+    - read timeout: retry when enough replicas answered but the data did not come back (the
+      driver's rule), at the same consistency;
+    - write timeout: retry only idempotent SIMPLE/BATCH_LOG writes; a CAS (LWT) timeout leaves the
+      Paxos round in an unknown state, so it is rethrown and the client's retry with the same
+      idempotency key resolves it;
+    - unavailable / request error (connection lost, overloaded): try the next host, idempotent only;
+    - past the bound: rethrow, so a fault turns into a quick 503 rather than a retry storm.
+    """
+
+    def __init__(self, max_retries: int = 1) -> None:
+        super().__init__()
+        self.max_retries = max_retries
+
+    def on_read_timeout(
+        self,
+        query: Any,
+        consistency: Any,
+        required_responses: int,
+        received_responses: int,
+        data_retrieved: bool,
+        retry_num: int,
+    ) -> tuple[int, Any]:
+        if retry_num < self.max_retries and received_responses >= required_responses and not data_retrieved:
+            return self.RETRY, consistency
+        return self.RETHROW, None
+
+    def on_write_timeout(
+        self,
+        query: Any,
+        consistency: Any,
+        write_type: Any,
+        required_responses: int,
+        received_responses: int,
+        retry_num: int,
+    ) -> tuple[int, Any]:
+        safe = write_type in (WriteType.SIMPLE, WriteType.BATCH_LOG) and _idempotent(query)
+        if retry_num < self.max_retries and safe:
+            return self.RETRY, consistency
+        return self.RETHROW, None
+
+    def on_unavailable(
+        self, query: Any, consistency: Any, required_replicas: int, alive_replicas: int, retry_num: int
+    ) -> tuple[int, Any]:
+        if retry_num < self.max_retries and _idempotent(query):
+            return self.RETRY_NEXT_HOST, None  # another coordinator may see more replicas alive
+        return self.RETHROW, None
+
+    def on_request_error(
+        self, query: Any, consistency: Any, error: Exception, retry_num: int
+    ) -> tuple[int, Any]:
+        if retry_num < self.max_retries and _idempotent(query):
+            return self.RETRY_NEXT_HOST, None
+        return self.RETHROW, None
+
+
+def _idempotent(query: Any) -> bool:
+    return bool(getattr(query, "is_idempotent", False))
+
+
+def map_error(exc: BaseException, *, timeout: float | None) -> MessageStoreUnavailable | None:
+    """The 503 a driver error becomes, or None when it is not a store outage (a bug: let it raise)."""
+    if isinstance(exc, TIMEOUT_ERRORS):
+        limit = f"{timeout}s" if timeout is not None else "the server's timeout"
+        return MessageStoreUnavailable(
+            f"{STORE_NAME}: query took longer than {limit} ({type(exc).__name__})"[:300],
+            code="message_store_timeout",
+        )
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return MessageStoreUnavailable(f"{STORE_NAME}: {type(exc).__name__}: {exc}"[:300])
+    return None
+
+
+# -- the store ---------------------------------------------------------------------------------------
+
+
+def _row_to_message(row: Mapping[str, Any]) -> Message:
+    return Message(
+        id=row["message_id"],
+        conversation_id=row["conversation_id"],
+        sender_id=row["sender_id"],
+        body=row["body"],
+        idempotency_key=row["idempotency_key"],
+        # The timestamp comes back naive (UTC) and at millisecond precision; the id holds the same time.
+        created_at=id_time(row["message_id"]),
+    )
+
+
+class CassandraMessageStore:
+    """A MessageStore on a Cassandra cluster; `start` connects and creates the schema, `close` disconnects."""
+
+    def __init__(self, config: CassandraConfig, metrics: ServiceMetrics) -> None:
+        self.config = config
+        self.cql = MessageCql(config.keyspace, replication_factor=config.replication_factor)
+        self.retry_policy = BoundedRetryPolicy(config.max_retries)
+        self._cluster: Cluster | None = None
+        self._session: Session | None = None
+        self._prepared: dict[str, PreparedStatement] = {}
+        labels = (metrics.service, STORE_NAME)
+        self._timeouts = metrics.counter(
+            "db_query_timeout_total", "SQL queries that ran out of time", ("service", "store")
+        ).labels(*labels)
+        self._unavailable = metrics.counter(
+            "db_unavailable_total", "SQL calls that could not reach the server", ("service", "store")
+        ).labels(*labels)
+
+    # -- lifecycle --
+
+    def _connect(self) -> Session:
+        profile = ExecutionProfile(
+            # Round robin over the contact points only: in compose the contact point is the fault
+            # proxy, and the driver must not route around it to the node's own address.
+            load_balancing_policy=RoundRobinPolicy(),
+            retry_policy=self.retry_policy,
+            consistency_level=cassandra.ConsistencyLevel.LOCAL_QUORUM,
+            serial_consistency_level=cassandra.ConsistencyLevel.LOCAL_SERIAL,
+            request_timeout=self.config.query_timeout,
+            row_factory=dict_factory,
+        )
+        cluster = Cluster(
+            contact_points=list(self.config.hosts),
+            port=self.config.port,
+            execution_profiles={"default": profile},
+            connect_timeout=self.config.connect_timeout,
+            control_connection_timeout=self.config.connect_timeout,
+        )
+        try:
+            session = cluster.connect()
+            for statement in self.cql.schema():
+                session.execute(statement, timeout=30.0)
+            self._prepared = {text: session.prepare(text) for text in self.cql.statements()}
+        except BaseException:
+            cluster.shutdown()
+            raise
+        self._cluster = cluster
+        return session
+
+    async def start(self) -> None:
+        """Connect and create the schema, retrying until the cluster answers (it starts slowly)."""
+        deadline = time.monotonic() + self.config.startup_timeout
+        delay = 0.2
+        while True:
+            try:
+                self._session = await asyncio.to_thread(self._connect)
+                return
+            except (*TIMEOUT_ERRORS, *UNAVAILABLE_ERRORS) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise MessageStoreUnavailable(f"{STORE_NAME}: schema setup failed: {exc}"[:300]) from exc
+                log.warning("%s not ready (%s); retrying", STORE_NAME, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def close(self) -> None:
+        cluster, self._cluster, self._session = self._cluster, None, None
+        if cluster is not None:
+            await asyncio.to_thread(cluster.shutdown)
+
+    # -- running statements --
+
+    async def _run(self, cql: Cql) -> list[dict[str, Any]]:
+        session = self._session
+        if session is None:
+            self._unavailable.inc()
+            raise MessageStoreUnavailable(f"{STORE_NAME}: not connected")
+        bound = self._prepared[cql.text].bind(cql.values)
+        bound.is_idempotent = cql.idempotent
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+
+        # The driver answers on its own I/O thread: hand the result to the event loop's thread.
+        def settle(rows: Sequence[dict[str, Any]] | None, exc: BaseException | None) -> None:
+            if waiter.done():
+                return
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(list(rows or ()))
+
+        try:
+            response = session.execute_async(bound, timeout=self.config.query_timeout)
+            response.add_callbacks(
+                lambda rows: loop.call_soon_threadsafe(settle, rows, None),
+                lambda exc: loop.call_soon_threadsafe(settle, None, exc),
+            )
+            return await waiter
+        except Exception as exc:
+            mapped = map_error(exc, timeout=self.config.query_timeout)
+            if mapped is None:
+                raise
+            (self._timeouts if isinstance(exc, TIMEOUT_ERRORS) else self._unavailable).inc()
+            raise mapped from exc
+
+    # -- MessageStore --
+
+    async def append(
+        self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
+    ) -> Appended:
+        message_id = new_message_id()
+        claim = await self._run(self.cql.claim(conversation_id, idempotency_key, message_id))
+        claimed: uuid.UUID = message_id
+        if claim and not claim[0].get("[applied]", True):
+            claimed = claim[0]["message_id"]
+        message = Message(claimed, conversation_id, sender_id, body, idempotency_key, id_time(claimed))
+        if claimed == message_id:  # ours: a first send, or our own claim answered again after a retry
+            await self._run(self.cql.insert(message))
+            return Appended(message, created=True)
+        rows = await self._run(self.cql.select_one(conversation_id, claimed))
+        if rows:
+            return Appended(_row_to_message(rows[0]), created=False)
+        # Claimed but never written (the first attempt died in between): finish its write.
+        await self._run(self.cql.insert(message))
+        return Appended(message, created=False)
+
+    async def history(
+        self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
+    ) -> HistoryPage:
+        rows = await self._run(self.cql.newest(conversation_id, before=before, limit=limit + 1))
+        messages = tuple(_row_to_message(r) for r in rows[:limit])
+        next_cursor = str(messages[-1].id) if len(rows) > limit and messages else None
+        return HistoryPage(messages=messages, next_cursor=next_cursor)
+
+    async def after(
+        self, conversation_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+    ) -> list[Message]:
+        if after is None:
+            page = await self.history(conversation_id, before=None, limit=limit)
+            return list(reversed(page.messages))
+        rows = await self._run(self.cql.newer(conversation_id, after=after, limit=limit))
+        return [_row_to_message(r) for r in rows]
+
+    async def ready(self) -> None:
+        await self._run(self.cql.ping())

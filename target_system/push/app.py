@@ -1,0 +1,75 @@
+"""`create_app(settings)`: the push service as an ASGI app (run by `python -m target_system push`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from target_system.common.app import create_service_app
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator
+from target_system.push.devices import DeviceRegistry
+from target_system.push.events import chat_messages
+from target_system.push.members import ConversationMembers
+from target_system.push.metrics import PushMetrics
+from target_system.push.notifier import Notifier
+from target_system.push.provider import ProviderClient
+from target_system.push.routes import build_router
+from target_system.push.tunables import PushTunables
+from target_system.settings import Settings
+from target_system.switches import Switch
+
+SERVICE = "push"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The push app for `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    if not settings.sql_dsn or not settings.push_provider_url:
+        raise ValueError("push needs SC_SQL_DSN (chat's members) and SC_PUSH_PROVIDER_URL")
+    tunables = PushTunables.from_env(os.environ)
+    metrics = ServiceMetrics(SERVICE)
+    redis = ResilientRedis(settings, metrics)
+    sql = SqlStore(settings.sql_dsn, settings, metrics, name="cockroach")
+    devices = DeviceRegistry(redis)
+    provider = ProviderClient(
+        settings.push_provider_url, tunables, hardened=settings.switches.on(Switch.PUSH_TIMEOUTS)
+    )
+    notifier = Notifier(
+        devices,
+        ConversationMembers(sql),
+        provider,
+        PushMetrics.create(metrics),
+        concurrency=tunables.push_concurrency,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listener = asyncio.create_task(notifier.run(chat_messages(redis.client)))
+        try:
+            yield
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await provider.close()
+            await sql.close()
+            await redis.close()
+
+    # The provider is not a readiness dependency: push is fail-open towards it by design.
+    app = create_service_app(
+        settings,
+        name=SERVICE,
+        ready_checks={"redis": redis.ping, "sql": sql.ping},
+        lifespan=lifespan,
+        metrics=metrics,
+    )
+    app.include_router(build_router(devices, Authenticator(settings, redis, metrics)))
+    return app

@@ -1,0 +1,36 @@
+"""Push's Prometheus metrics, created once on the service's registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from target_system.common.metrics import ServiceMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class PushMetrics:
+    service: str
+    notifications: Counter  # one per device a notification was meant for
+    failed: Counter  # {reason}: timeout, unavailable, rate_limited, unreachable, rejected, lookup
+    deactivated: Counter
+    retries: Counter
+
+    @classmethod
+    def create(cls, metrics: ServiceMetrics) -> PushMetrics:
+        return cls(
+            service=metrics.service,
+            notifications=metrics.counter(
+                "push_notifications_total", "Notifications attempted (one per target device)"
+            ),
+            failed=metrics.counter(
+                "push_notifications_failed_total",
+                "Notifications the provider did not accept, by reason",
+                ("service", "reason"),
+            ),
+            deactivated=metrics.counter(
+                "push_tokens_deactivated_total", "Device tokens deactivated after the provider said invalid"
+            ),
+            retries=metrics.counter("push_provider_retries_total", "Provider calls retried (PUSH_TIMEOUTS)"),
+        )

@@ -1,0 +1,43 @@
+"""Fixtures for the report tests: two real result files of ours (trimmed), copied into a fresh out dir.
+
+data/20261122-214145-4885  profile baseline, 7 scenarios completed, gate PASS
+data/20261122-213103-3d46  profile hardened, redis-down ended in error, gate FAIL
+data/junit-10.xsd          the Surefire JUnit schema, from pytest's sdist (testing/example_scripts)
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chaosgate.result import RunResult
+
+DATA = Path(__file__).parent / "data"
+BASELINE_ID = "20261122-214145-4885"
+HARDENED_ID = "20261122-213103-3d46"
+
+
+def load(run_id: str) -> RunResult:
+    return RunResult.model_validate_json((DATA / run_id / "result.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def baseline() -> RunResult:
+    return load(BASELINE_ID)
+
+
+@pytest.fixture
+def hardened() -> RunResult:
+    return load(HARDENED_ID)
+
+
+@pytest.fixture
+def runs_out(tmp_path: Path) -> Path:
+    """An out dir holding both runs, as `chaosgate run` leaves them."""
+    out = tmp_path / "reports"
+    for run_id in (BASELINE_ID, HARDENED_ID):
+        (out / run_id).mkdir(parents=True)
+        shutil.copy(DATA / run_id / "result.json", out / run_id / "result.json")
+    return out
