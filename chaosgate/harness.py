@@ -119,6 +119,7 @@ class Harness:
                 bus=bus,
                 settings=self.settings,
                 weights=Weights(**self.topology.scoring.weights.model_dump()),
+                artifacts=out_dir,
             )
             for scenario in scenarios:
                 outcome: ScenarioResult = await runner.run(scenario)

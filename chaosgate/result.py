@@ -42,6 +42,38 @@ class WriterRecord(Model):
     ephemeral: bool
 
 
+class EndpointLoad(Model):
+    """One endpoint (or all of them) under Locust load over some span of time."""
+
+    requests: int
+    failures: int
+    rps: float
+    p95_ms: float | None  # in a phase: the worst of Locust's rolling 10 s p95 within it
+
+
+class PhaseLoad(Model):
+    phase: str  # baseline | fault | recovery
+    start: float  # seconds since the scenario started
+    end: float
+    requests: int
+    failures: int
+    rps: float
+    failure_rate: float
+    p95_ms: float | None
+    endpoints: dict[str, EndpointLoad] = Field(default_factory=dict)
+
+
+class LoadRecord(Model):
+    """What the Locust workload saw: per phase and over the whole load run."""
+
+    users: int
+    spawn_rate: float
+    workers: int  # 0: one local Locust process; N: a master and N workers
+    phases: list[PhaseLoad] = Field(default_factory=list)
+    totals: dict[str, EndpointLoad] = Field(default_factory=dict)
+    message: str = ""  # why figures are missing, when they are
+
+
 class ScoreRecord(Model):
     readiness: float
     isolation: float
@@ -78,6 +110,7 @@ class ScenarioResult(Model):
     writers: dict[str, WriterRecord] = Field(default_factory=dict)
     samples: list[SampleRecord] = Field(default_factory=list)
     metrics: list[MetricRecord] = Field(default_factory=list)
+    load: LoadRecord | None = None
     score: ScoreRecord | None = None
 
 
@@ -86,6 +119,30 @@ class GateResult(Model):
     floors: dict[str, str]
     passed: bool
     reasons: list[str]
+
+
+class Spread(Model):
+    """One dimension over a scenario's repetitions."""
+
+    mean: float
+    min: float
+    max: float
+    stdev: float
+
+
+class ScenarioRepeat(Model):
+    runs: int
+    completed: int
+    gated_run: int  # index (0-based) among this scenario's repetitions of the run the gate judged
+    dimensions: dict[str, Spread]  # readiness, isolation, cascaded_share, data, behaviour_match, ...
+
+
+class RepeatRecord(Model):
+    """`chaosgate run --repeat N`: every repetition stays in `scenarios`; this is their aggregate."""
+
+    repeat: int
+    gate_on: str  # worst | p50 | p90
+    scenarios: dict[str, ScenarioRepeat] = Field(default_factory=dict)
 
 
 class RunResult(Model):
@@ -98,3 +155,4 @@ class RunResult(Model):
     scenarios: list[ScenarioResult] = Field(default_factory=list)
     overall: float | None = None
     gate: GateResult | None = None
+    repeat: RepeatRecord | None = None

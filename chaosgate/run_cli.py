@@ -13,6 +13,8 @@ from chaosgate.errors import Location, ValidationError
 from chaosgate.gate import FLOOR_HELP, Floor, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.progress import ConsoleProgress, summary_table
+from chaosgate.repeat import GateOn, repeat_table
+from chaosgate.repeat import apply as apply_repeat
 from chaosgate.report import write_reports
 from chaosgate.result import RunResult
 from chaosgate.runner import RunSettings
@@ -97,8 +99,12 @@ def run_on_stack(
     err: Console,
     min_score: float | None = None,
     floors: Sequence[Floor] = (),
+    repeat: int = 1,
+    gate_on: GateOn = GateOn.WORST,
+    locust_workers: int = 0,
 ) -> RunResult:
-    """One run of `scenarios` on a running stack; its reports are written next to its result.json."""
+    """One run of `scenarios` (each `repeat` times in a row) on a running stack; its reports are
+    written next to its result.json."""
     harness = Harness(
         topology=topology,
         stack=stack,
@@ -107,12 +113,16 @@ def run_on_stack(
             time_scale=time_scale,
             probe_interval_s=topology.probes.interval,
             probe_timeout_s=topology.probes.timeout,
+            locust_workers=locust_workers,
         ),
         observers=[ConsoleProgress(err)],
         min_score=min_score,
         floors=floors,
     )
-    result = harness.run(scenarios)
+    result = harness.run([s for s in scenarios for _ in range(repeat)])
+    if repeat > 1:
+        apply_repeat(result, repeat=repeat, gate_on=gate_on, min_score=min_score, floors=floors)
+        (out / result.run_id / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     write_reports(result, out / result.run_id)
     return result
 
@@ -137,6 +147,23 @@ def run_on_stack(
     help="Multiply steady windows and fault durations (e.g. 0.25 for a smoke run).",
 )
 @click.option("--keep-stack", is_flag=True, help="Leave a stack this command started running afterwards.")
+@click.option(
+    "--repeat", type=click.IntRange(1, 100), default=1, show_default=True, help="Run each scenario N times."
+)
+@click.option(
+    "--gate-on",
+    type=click.Choice([g.value for g in GateOn]),
+    default=GateOn.WORST.value,
+    show_default=True,
+    help="With --repeat: gate on the worst repetition, or the one a share of them reaches (p50, p90).",
+)
+@click.option(
+    "--locust-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Scenarios with load: a Locust master and N local worker processes (0: one Locust process).",
+)
 @config_option
 @run_dir_option
 def run_command(
@@ -149,6 +176,9 @@ def run_command(
     out: Path,
     time_scale: float,
     keep_stack: bool,
+    repeat: int,
+    gate_on: str,
+    locust_workers: int,
     config: Path,
     run_dir: Path | None,
 ) -> None:
@@ -177,9 +207,14 @@ def run_command(
             err=err,
             min_score=min_score,
             floors=floors,
+            repeat=repeat,
+            gate_on=GateOn(gate_on),
+            locust_workers=locust_workers,
         )
     console = Console(width=max(Console().width, 140))
     console.print(summary_table(result))
+    if result.repeat is not None:
+        console.print(repeat_table(result))
     assert result.gate is not None
     report = out / result.run_id / "result.json"
     console.print(f"result: {report}")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from chaosgate.errors import ChaosgateError, FaultError, RunError
 from chaosgate.events import EventBus, EventKind
 from chaosgate.faults import ActiveFault, FaultController
+from chaosgate.load.session import LoadSession
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
 from chaosgate.probes.plugin import ProbePlugin
@@ -50,6 +53,8 @@ class RunSettings:
     settle_s: float = 20.0  # how long to wait for a steady window before aborting
     writer_limit: int = 5_000
     read_back_timeout_s: float = 30.0
+    locust_workers: int = 0  # 0: one Locust process per load; N: a Locust master and N workers
+    load_baseline_s: float = 3.0  # at least this long under load before the first fault
 
 
 class SteadyStateError(RunError):
@@ -70,6 +75,7 @@ class ScenarioRunner:
         bus: EventBus,
         settings: RunSettings | None = None,
         weights: Weights | None = None,
+        artifacts: Path | None = None,
     ) -> None:
         """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology."""
         self.topology = topology
@@ -80,6 +86,7 @@ class ScenarioRunner:
         self.bus = bus
         self.settings = settings or RunSettings()
         self.weights = weights or Weights()
+        self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
 
     async def run(self, scenario: Scenario) -> ScenarioResult:
         result = ScenarioResult(
@@ -118,7 +125,12 @@ class ScenarioRunner:
         async with httpx.AsyncClient(
             base_url=self.gateway_url, timeout=s.probe_timeout_s + 1, limits=limits
         ) as http:
-            ctx = ProbeContext(self.gateway_url, http, timeout_s=s.probe_timeout_s)
+            ctx = ProbeContext(
+                self.gateway_url,
+                http,
+                timeout_s=s.probe_timeout_s,
+                services={name: url.rsplit("/health", 1)[0] for name, url in self.health_urls.items()},
+            )
             self._phase(scenario, log, "setup")
             try:
                 async with asyncio.timeout(30):
@@ -134,7 +146,12 @@ class ScenarioRunner:
                 return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
 
             metrics = self._prometheus(clock)
-            async with ProbeLoops(probes, ctx, log, interval), metrics or contextlib.nullcontext():
+            load = self._load(scenario, result)
+            async with (
+                ProbeLoops(probes, ctx, log, interval),
+                metrics or contextlib.nullcontext(),
+                load or contextlib.nullcontext(),
+            ):
                 self._phase(scenario, log, "steady")
                 await self._await_steady(scenario, log, [f for f in probes if not f.startswith(HEALTH)])
 
@@ -142,6 +159,8 @@ class ScenarioRunner:
                 self._phase(scenario, log, "workload")
                 for writer in writers:
                     writer.start()
+                if load is not None:
+                    await load.begin(max(s.load_baseline_s, scenario.steady_state.window * s.time_scale))
                 await asyncio.sleep(min(1.0, s.probe_interval_s * 2))
                 for writer in writers:
                     if writer.writer.ephemeral:
@@ -159,6 +178,8 @@ class ScenarioRunner:
                     result.fault_window = (window_start, round(clock(), 3))
                 self._phase(scenario, log, "recover")
                 result.recovery_s = await self._await_recovery(scenario, log, clock, rolled_back_at=clock())
+                if load is not None:
+                    await load.finish()
                 self._phase(scenario, log, "verify")
                 counts = await self._verify(result, writers)
             if metrics is not None:
@@ -169,6 +190,23 @@ class ScenarioRunner:
         }
         self._phase(scenario, log, "score")
         result.score = self._score(scenario, result, log, counts)
+
+    def _load(self, scenario: Scenario, result: ScenarioResult) -> LoadSession | None:
+        if scenario.workload.load is None:
+            return None
+        scale = self.settings.time_scale
+        out_dir = self.artifacts or Path(tempfile.mkdtemp(prefix="chaosgate-load-"))
+        return LoadSession(
+            scenario.workload.load,
+            result,
+            host=self.gateway_url,
+            out_dir=out_dir / f"locust-{scenario.name}-{int(result.started_at)}",
+            workers=self.settings.locust_workers,
+            expected_s=self.settings.load_baseline_s
+            + scenario.steady_state.window * scale
+            + scenario.fault_window * scale
+            + scenario.recovery.timeout,
+        )
 
     def _prometheus(self, clock: Clock) -> PrometheusSampler | None:
         probes = self.topology.probes

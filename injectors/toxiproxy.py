@@ -295,9 +295,8 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
 
     def _link_kind(self, proxy: str) -> LinkKind:
         store = self.env.topology.stores.get(proxy)
-        if store is None:
-            return LinkKind.HTTP
-        return LinkKind.REDIS if store.kind is StoreKind.REDIS else LinkKind.POSTGRES
+        kinds = {StoreKind.REDIS: LinkKind.REDIS, StoreKind.POSTGRES: LinkKind.POSTGRES}
+        return LinkKind.HTTP if store is None else kinds.get(store.kind, LinkKind.HTTP)  # s3 speaks HTTP
 
     def _expected_effect(self, toxic: ScenarioToxic) -> Callable[[LinkCheck], bool] | None:
         attrs = toxic.attributes

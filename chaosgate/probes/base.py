@@ -34,6 +34,7 @@ class ProbeContext:
     http: httpx.AsyncClient
     timeout_s: float = 2.0
     state: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, str] = field(default_factory=dict)  # service name -> its own base URL
 
 
 class Probe(Protocol):

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chaosgate.errors import ProbeError
 from chaosgate.probes.base import ProbeContext
-from chaosgate.probes.outcome import classify_http
+from chaosgate.probes.outcome import PROBE_DETAIL, classify_http
 from chaosgate.probes.plugin import LedgerWriter, ProbePlugin
 from chaosgate.scoring import ProbeOutcome
 
@@ -77,6 +77,25 @@ async def setup(ctx: ProbeContext) -> None:
     if poll.status_code != 201:
         raise ProbeError(f"setup: creating the probe poll failed: {poll.status_code} {poll.text[:200]}")
     ctx.state["poll"] = poll.json()["id"]
+    if "storage" in ctx.services:
+        stored = await ctx.http.post(
+            "/v1/storage/files?name=probe.txt", content=b"chaosgate probe file", headers=_auth(ctx)
+        )
+        if stored.status_code != 201:
+            raise ProbeError(
+                f"setup: uploading the probe file failed: {stored.status_code} {stored.text[:200]}"
+            )
+        ctx.state["file"] = stored.json()["id"]
+    if "push-provider" in ctx.services:
+        # alice's phone: every message bob sends in the probe conversation notifies it.
+        ctx.state["device"] = f"probe-device-{uuid.uuid4().hex[:12]}"
+        device = await ctx.http.post(
+            "/v1/push/devices", json={"token": ctx.state["device"], "platform": "android"}, headers=_auth(ctx)
+        )
+        if device.status_code != 201:
+            raise ProbeError(
+                f"setup: registering the probe device failed: {device.status_code} {device.text[:200]}"
+            )
 
 
 def _outcome(response: Any) -> ProbeOutcome:
@@ -140,9 +159,12 @@ def _severity(outcome: ProbeOutcome) -> int:
 
 async def chat_ws(ctx: ProbeContext) -> ProbeOutcome:
     """A WebSocket round trip through the gateway: connect, ping, pong."""
+    return await _ws_round_trip(ctx, "/v1/chat/ws")
+
+
+async def _ws_round_trip(ctx: ProbeContext, path: str) -> ProbeOutcome:
     url = (
-        ctx.gateway_url.replace("http://", "ws://", 1)
-        + f"/v1/chat/ws?token={ctx.state['alice']['access_token']}"
+        ctx.gateway_url.replace("http://", "ws://", 1) + f"{path}?token={ctx.state['alice']['access_token']}"
     )
     try:
         async with websockets.connect(url, open_timeout=ctx.timeout_s, close_timeout=0.5) as socket:
@@ -153,10 +175,144 @@ async def chat_ws(ctx: ProbeContext) -> ProbeOutcome:
                     return ProbeOutcome.SERVED
     except InvalidStatus as exc:
         status = exc.response.status_code
+        PROBE_DETAIL.set(f"handshake HTTP {status}")
         return ProbeOutcome.REJECTED if status in (429, 503) else ProbeOutcome.ERROR
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else None
+        PROBE_DETAIL.set(f"closed with code {code}")
         return ProbeOutcome.REJECTED if code in (1013, 1008) else ProbeOutcome.ERROR
+
+
+async def push_register(ctx: ProbeContext) -> ProbeOutcome:
+    # The same token every time: registering again reactivates it instead of adding devices.
+    body = {"token": ctx.state["device"], "platform": "android"}
+    return _outcome(await ctx.http.post("/v1/push/devices", json=body, headers=_auth(ctx)))
+
+
+async def _delivered(ctx: ProbeContext, since: int) -> tuple[list[dict[str, Any]], int]:
+    """Notifications the provider simulator delivered after sequence number `since`."""
+    url = f"{ctx.services['push-provider']}/control/received?since={since}&outcome=delivered&limit=10000"
+    answer = await ctx.http.get(url)
+    answer.raise_for_status()
+    data = answer.json()
+    return list(data["received"]), int(data["last_seq"] or since)
+
+
+async def push_notify(ctx: ProbeContext) -> ProbeOutcome:
+    """bob sends a message; served once alice's device got its notification (a hang if it never does)."""
+    key = f"notify-{uuid.uuid4().hex}"
+    _, since = await _delivered(ctx, ctx.state.get("push_seq", 0))
+    path = f"/v1/chat/conversations/{ctx.state['conversation']}/messages"
+    sent = await ctx.http.post(
+        path, json={"body": "notify probe", "idempotency_key": key}, headers=_auth(ctx, "bob")
+    )
+    if not 200 <= sent.status_code < 300:
+        return _outcome(sent)
+    while True:  # bounded by the probe timeout around every probe
+        received, since = await _delivered(ctx, since)
+        ctx.state["push_seq"] = since
+        if any(r.get("data", {}).get("idempotency_key") == key for r in received):
+            return ProbeOutcome.SERVED
+        await asyncio.sleep(0.05)
+
+
+async def video_call(ctx: ProbeContext) -> ProbeOutcome:
+    """alice calls bob and hangs up: create then leave (the call ends with its last participant)."""
+    body = {"participants": [ctx.state["bob"]["user_id"]], "kind": "direct"}
+    created = await ctx.http.post("/v1/video/calls", json=body, headers=_auth(ctx))
+    if created.status_code != 201:
+        return _outcome(created)
+    left = await ctx.http.post(f"/v1/video/calls/{created.json()['id']}/leave", headers=_auth(ctx))
+    return max(_outcome(created), _outcome(left), key=_severity)
+
+
+async def video_signal(ctx: ProbeContext) -> ProbeOutcome:
+    """The signaling WebSocket through the gateway: connect, ping, pong."""
+    return await _ws_round_trip(ctx, "/v1/video/ws")
+
+
+async def storage_upload(ctx: ProbeContext) -> ProbeOutcome:
+    body = f"probe {uuid.uuid4().hex}".encode()
+    return _outcome(await ctx.http.post("/v1/storage/files?name=probe.txt", content=body, headers=_auth(ctx)))
+
+
+async def storage_download(ctx: ProbeContext) -> ProbeOutcome:
+    return _outcome(await ctx.http.get(f"/v1/storage/files/{ctx.state['file']}", headers=_auth(ctx)))
+
+
+class CallRecords:
+    """Each write is a call created with a unique client id; read back by those ids."""
+
+    ephemeral = False
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def write(self, ctx: ProbeContext, write_id: str) -> bool:
+        self.ids.append(write_id)
+        body = {"participants": [ctx.state["alice"]["user_id"]], "kind": "direct", "client_call_id": write_id}
+        response = await ctx.http.post("/v1/video/calls", json=body, headers=_auth(ctx, "bob"))
+        return 200 <= response.status_code < 300
+
+    async def read_back(self, ctx: ProbeContext) -> set[str]:
+        await relogin(ctx, "bob")
+        return await _read_by_client_ids(ctx, "/v1/video/calls", "calls", "client_call_id", self.ids)
+
+
+class FileUploads:
+    """Each write is a small file uploaded with a unique client id; read back by those ids."""
+
+    ephemeral = False
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def write(self, ctx: ProbeContext, write_id: str) -> bool:
+        self.ids.append(write_id)
+        path = f"/v1/storage/files?name={write_id}.txt&client_file_id={write_id}"
+        response = await ctx.http.post(path, content=write_id.encode(), headers=_auth(ctx, "bob"))
+        return 200 <= response.status_code < 300
+
+    async def read_back(self, ctx: ProbeContext) -> set[str]:
+        await relogin(ctx, "bob")
+        return await _read_by_client_ids(ctx, "/v1/storage/files", "files", "client_file_id", self.ids)
+
+
+async def _read_by_client_ids(ctx: ProbeContext, path: str, key: str, field: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 100):  # the services take at most 200 ids per query
+        batch = ",".join(ids[start : start + 100])
+        answer = await ctx.http.get(f"{path}?client_ids={batch}", headers=_auth(ctx, "bob"))
+        if answer.status_code != 200:
+            raise ProbeError(f"reading {path} back failed: {answer.status_code} {answer.text[:200]}")
+        found |= {str(item[field]) for item in answer.json()[key] if item.get(field)}
+    return found
+
+
+class PushNotifications:
+    """Each write is a chat message from bob; the write counts as kept when alice's device was notified."""
+
+    ephemeral = False
+
+    def __init__(self) -> None:
+        self.since = -1
+
+    async def write(self, ctx: ProbeContext, write_id: str) -> bool:
+        if self.since < 0:
+            _, self.since = await _delivered(ctx, 0)  # only what is delivered from now on
+        body = {"body": f"ledger {write_id}", "idempotency_key": write_id}
+        path = f"/v1/chat/conversations/{ctx.state['conversation']}/messages"
+        response = await ctx.http.post(path, json=body, headers=_auth(ctx, "bob"))
+        return 200 <= response.status_code < 300
+
+    async def read_back(self, ctx: ProbeContext) -> set[str]:
+        await asyncio.sleep(3.0)  # notifications are asynchronous: give the last ones time to land
+        received, _ = await _delivered(ctx, max(self.since, 0))
+        return {
+            str(r["data"]["idempotency_key"])
+            for r in received
+            if r.get("token") == ctx.state["device"] and "idempotency_key" in r.get("data", {})
+        }
 
 
 class ChatMessages:
@@ -256,6 +412,9 @@ def plugin() -> ProbePlugin:
         "chat.messages": ChatMessages,
         "poll.votes": PollVotes,
         "sessions": Sessions,
+        "push.notifications": PushNotifications,
+        "video.calls": CallRecords,
+        "storage.files": FileUploads,
     }
     return ProbePlugin(
         setup=setup,
@@ -269,6 +428,12 @@ def plugin() -> ProbePlugin:
             "chat.ws": chat_ws,
             "chat.poll": poll,
             "presence": presence,
+            "video.call": video_call,
+            "video.signal": video_signal,
+            "storage.upload": storage_upload,
+            "storage.download": storage_download,
+            "push.register": push_register,
+            "push.notify": push_notify,
         },
         writers=writers,
     )

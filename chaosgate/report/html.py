@@ -18,7 +18,7 @@ from chaosgate.report.view import (
     summary_row,
     verdict,
 )
-from chaosgate.result import FaultRecord, RunResult, ScenarioResult
+from chaosgate.result import FaultRecord, LoadRecord, RunResult, ScenarioResult
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ScenarioView:
     behaviour: list[BehaviourRow]
     recovery: str
     samples: int
-    load: dict[str, Any] | None  # Locust figures, once the load injector records them
+    load: dict[str, Any] | None  # Locust figures (load_view), when the scenario ran load
 
 
 def environment() -> jinja2.Environment:
@@ -113,6 +113,45 @@ def behaviour_rows(s: ScenarioResult) -> list[BehaviourRow]:
     return rows
 
 
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def load_view(load: LoadRecord | None) -> dict[str, Any] | None:
+    """Locust figures as rows: each phase, then each endpoint's p95 and failures by phase."""
+    if load is None:
+        return None
+    phases = [
+        {
+            "phase": p.phase,
+            "span": f"{p.start:.1f}–{p.end:.1f}s",
+            "rps": f"{p.rps:.1f}",
+            "failures": f"{p.failures} ({p.failure_rate:.1%})",
+            "p95": _ms(p.p95_ms),
+        }
+        for p in load.phases
+    ]
+    names = sorted({*load.totals, *(e for p in load.phases for e in p.endpoints)})
+    endpoints = [
+        {
+            "endpoint": name,
+            "cells": [
+                f"{_ms(e.p95_ms)} · {e.rps:.1f}/s · {e.failures} failed" if e else "—"
+                for e in (p.endpoints.get(name) for p in load.phases)
+            ],
+        }
+        for name in names
+    ]
+    workers = f", {load.workers} workers" if load.workers else ""
+    return {
+        "what": f"{load.users} users, spawn rate {load.spawn_rate:g}/s{workers}",
+        "phases": phases,
+        "phase_names": [p.phase for p in load.phases],
+        "endpoints": endpoints,
+        "message": load.message,
+    }
+
+
 def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
     return ScenarioView(
         result=s,
@@ -123,7 +162,7 @@ def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
         behaviour=behaviour_rows(s),
         recovery=fmt_recovery(s),
         samples=len(s.samples),
-        load=None,
+        load=load_view(s.load),
     )
 
 

@@ -160,30 +160,24 @@ class SqlStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlConnection]:
-        """A connection inside a transaction: committed on a clean exit, rolled back on an error."""
+        """A connection inside a transaction: committed on a clean exit, rolled back on an error.
+
+        BEGIN and COMMIT go through the same bounded path as every query (asyncpg's Transaction
+        object would send them without the store's timeout, so a slow link would hang them)."""
         async with self.connection() as conn:
-            try:
-                tx = conn.raw.transaction()
-                await tx.start()
-            except CONNECTION_ERRORS as exc:
-                self._unavailable.inc()
-                raise SqlUnavailable(f"{self.name}: {type(exc).__name__}: {exc}"[:300]) from exc
+            await conn.execute("BEGIN")
             try:
                 yield conn
             except (SqlUnavailable, asyncio.CancelledError):
                 raise  # the connection is dropped on release; a rollback would only wait on the dead link
             except BaseException:
                 try:
-                    await tx.rollback()
+                    await conn.execute("ROLLBACK")
                 except Exception:  # the connection may be gone: the error that got us here matters more
                     log.debug("rollback failed on %s", self.name, exc_info=True)
                 raise
             else:
-                try:
-                    await tx.commit()
-                except CONNECTION_ERRORS as exc:
-                    self._unavailable.inc()
-                    raise SqlUnavailable(f"{self.name}: commit failed: {exc}"[:300]) from exc
+                await conn.execute("COMMIT")
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.connection() as conn:

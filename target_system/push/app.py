@@ -63,11 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await sql.close()
             await redis.close()
 
-    # The provider is not a readiness dependency: push is fail-open towards it by design.
+    # Devices live in Redis: it is the one hard dependency. SQL (chat's members) only serves the
+    # asynchronous notifications, so it degrades readiness; the provider is not checked at all.
     app = create_service_app(
         settings,
         name=SERVICE,
-        ready_checks={"redis": redis.ping, "sql": sql.ping},
+        ready_checks={"redis": redis.ping},
+        soft_checks={"sql": sql.ping},
         lifespan=lifespan,
         metrics=metrics,
     )

@@ -45,6 +45,10 @@ class ObjectMissing(Exception):
     """The key has no object (metadata and blobs disagree)."""
 
 
+class BucketMissing(ObjectMissing):
+    """The bucket itself is gone (an in-memory store restarted): every object in it is gone too."""
+
+
 class ObjectStore:
     """One bucket of an S3-API store."""
 
@@ -94,7 +98,10 @@ class ObjectStore:
                 f"object store {op} took longer than {bound}s", code="object_store_timeout"
             ) from exc
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "NoSuchBucket":
+                raise BucketMissing(op) from exc
+            if code in ("NoSuchKey", "404"):
                 raise ObjectMissing(op) from exc
             self._failures.labels(self._service, op).inc()
             raise ObjectStoreUnavailable(f"object store {op} failed: {exc}"[:300]) from exc
@@ -106,7 +113,12 @@ class ObjectStore:
         put = functools.partial(
             self._client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
         )
-        await self._call("put", put)
+        try:
+            await self._call("put", put)
+        except BucketMissing:
+            # The store lost its buckets (restarted); make ours again rather than refuse every upload.
+            await self._call("create_bucket", self._create_bucket)
+            await self._call("put", put)
 
     async def get(self, key: str) -> bytes:
         def read() -> bytes:
@@ -120,8 +132,11 @@ class ObjectStore:
         await self._call("delete", functools.partial(self._client.delete_object, Bucket=self.bucket, Key=key))
 
     async def ping(self) -> None:
-        """The ready check: the bucket exists and answers."""
-        await self._call("head_bucket", functools.partial(self._client.head_bucket, Bucket=self.bucket))
+        """The ready check: the bucket exists and answers (made again if the store lost it)."""
+        try:
+            await self._call("head_bucket", functools.partial(self._client.head_bucket, Bucket=self.bucket))
+        except ObjectMissing:  # head_bucket says 404, not NoSuchBucket
+            await self._call("create_bucket", self._create_bucket)
 
     async def ensure_bucket(self, *, deadline_seconds: float) -> None:
         """Create the bucket unless it exists, retrying while the store is not up yet (start-order races)."""

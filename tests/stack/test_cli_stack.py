@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from chaosgate.stack.processes import marked_processes
+from chaosgate.topology import load_topology
 
 from .conftest import run_cli, write_config
 
@@ -51,9 +52,11 @@ def test_up_status_logs_down(scratch_dir: Path) -> None:
         assert report["run_dir"] == str(run_dir.resolve())
         assert report["gateway_url"] == f"http://127.0.0.1:{18080 + OFFSET}"
         names = {c["name"]: c for c in report["components"]}
-        assert set(names) == {"redis", "cockroach", "cassandra", "proxy", "auth", "chat", "gateway"}
+        topology = load_topology(config)
+        assert set(names) == {*topology.stores, "proxy", *topology.services}
+        assert {"redis", "cockroach", "cassandra", "auth", "chat", "gateway"} <= set(names)
         assert all(c["healthy"] and c["pid"] for c in names.values()), names
-        assert {p["name"] for p in report["proxies"]} == {"redis", "cockroach", "cassandra", "auth", "chat"}
+        assert {p["name"] for p in report["proxies"]} == set(topology.links)
         pids = [
             pid
             for pid in (psutil.Process(c["pid"]) for c in names.values())

@@ -1,0 +1,135 @@
+"""Runs Locust headless in processes of its own (one, or a master and N workers), bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaosgate.errors import RunError
+from chaosgate.load.stats import AGGREGATED, HistoryRow, read_history
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+STOP_WAIT_S = 15.0  # Locust writes its final CSV on SIGTERM; past this it is killed
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocustRun:
+    """One Locust load run against `host`; `start()`, `await ready()`, `stop()` (idempotent)."""
+
+    host: str
+    users: int
+    spawn_rate: float
+    run_time_s: int  # Locust stops itself after this even if the harness never calls stop()
+    out_dir: Path
+    workers: int = 0
+    locustfile: Path = LOCUSTFILE
+    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started_at: float = 0.0
+    stopped_at: float = 0.0
+
+    @property
+    def prefix(self) -> Path:
+        return self.out_dir / "locust"
+
+    @property
+    def history_path(self) -> Path:
+        return Path(f"{self.prefix}_stats_history.csv")
+
+    @property
+    def totals_path(self) -> Path:
+        return Path(f"{self.prefix}_stats.csv")
+
+    def _command(self, *role: str) -> list[str]:
+        return [sys.executable, "-m", "locust", "-f", str(self.locustfile), *role]
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        common = [
+            "--headless",
+            "-u", str(self.users),
+            "-r", f"{self.spawn_rate:g}",
+            "--host", self.host,
+            "--run-time", f"{self.run_time_s}s",
+            "--stop-timeout", "2",
+            "--csv", str(self.prefix),
+            "--csv-full-history",
+            "--only-summary",
+            "--loglevel", "WARNING",
+        ]  # fmt: skip
+        if self.workers <= 0:
+            self._spawn(self._command(*common), "locust")
+        else:
+            port = _free_port()
+            # Loopback unless the operator opens it for workers on other machines (README, "CI").
+            bind = os.environ.get("LOCUST_MASTER_BIND_HOST", "127.0.0.1")
+            master = [
+                "--master",
+                "--master-bind-host", bind,
+                "--master-bind-port", str(port),
+                "--expect-workers", str(self.workers),
+                "--expect-workers-max-wait", "30",
+            ]  # fmt: skip
+            self._spawn(self._command(*common, *master), "locust-master")
+            for i in range(self.workers):
+                worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+                self._spawn(self._command(*worker, "--loglevel", "WARNING"), f"locust-worker-{i}")
+        self.started_at = time.time()
+
+    def _spawn(self, command: list[str], name: str) -> None:
+        log = (self.out_dir / f"{name}.log").open("wb")
+        # Its own session: a signal to the harness's group never reaches Locust half-way, and
+        # stop() signals exactly these processes by pid.
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        log.close()
+        self._processes.append(process)
+
+    def history(self) -> list[HistoryRow]:
+        return read_history(self.history_path)
+
+    async def ready(self, timeout_s: float = 45.0) -> None:
+        """Until every user is spawned and requests are counted; RunError if Locust exits or stalls."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            master = self._processes[0]
+            if master.poll() is not None:
+                raise RunError(f"Locust exited early ({master.returncode}); see {self.out_dir}/*.log")
+            rows = [r for r in self.history() if r.name == AGGREGATED]
+            if rows and rows[-1].users >= self.users and rows[-1].requests > 0:
+                return
+            await asyncio.sleep(0.25)
+        raise RunError(f"Locust did not spawn {self.users} users within {timeout_s:g}s; see {self.out_dir}")
+
+    def stop(self) -> None:
+        """SIGTERM (Locust writes its final stats), then SIGKILL whatever is left after STOP_WAIT_S."""
+        if not self._processes:
+            return
+        if not self.stopped_at:
+            self.stopped_at = time.time()
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for process in self._processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._processes.clear()
