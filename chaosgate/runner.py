@@ -132,11 +132,7 @@ class ScenarioRunner:
                 services={name: url.rsplit("/health", 1)[0] for name, url in self.health_urls.items()},
             )
             self._phase(scenario, log, "setup")
-            try:
-                async with asyncio.timeout(30):
-                    await self.plugin.setup(ctx)
-            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
-                raise SteadyStateError(f"the system is not steady: probe setup failed: {exc}") from exc
+            await self._setup_probes(ctx)
             probes: dict[str, Probe] = {
                 f: p for f, p in self.plugin.probes.items() if f in self.topology.features
             }
@@ -219,6 +215,20 @@ class ScenarioRunner:
     def _phase(self, scenario: Scenario, log: SampleLog, phase: str) -> None:
         log.phase = phase
         self.bus.emit(EventKind.PHASE, scenario.name, phase=phase, t=round(log.clock(), 3))
+
+    async def _setup_probes(self, ctx: ProbeContext) -> None:
+        """The plugin's setup (users, conversation...), retried while the system settles (a previous
+        scenario's breaker may still be open); not steady if it never succeeds within settle_s."""
+        give_up = time.monotonic() + self.settings.settle_s
+        while True:
+            try:
+                async with asyncio.timeout(30):
+                    await self.plugin.setup(ctx)
+                return
+            except (ChaosgateError, httpx.HTTPError, TimeoutError) as exc:
+                if time.monotonic() + 1.0 > give_up:
+                    raise SteadyStateError(f"the system is not steady: probe setup failed: {exc}") from exc
+                await asyncio.sleep(1.0)
 
     async def _await_steady(self, scenario: Scenario, log: SampleLog, features: list[str]) -> None:
         """Wait for one steady window (a previous scenario may still be settling), up to settle_s."""

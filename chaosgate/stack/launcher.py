@@ -163,7 +163,11 @@ class LocalStack:
         return f"postgresql://postgres@{host}/{store.database}"
 
     def pid_of(self, name: str) -> int | None:
-        """The pid of a running component (service, store or `proxy`), None when it is not running."""
+        """The pid of a running component (service, store or `proxy`), None when it is not running.
+
+        Read from state.json each time: another process (a run's rollback, its watchdog) may have
+        restarted the component since this object last looked."""
+        self.table.reload()  # state.json is replaced atomically: a read needs no lock
         record = self.table.record(name)
         if record is None or not self.table.is_alive(record):
             return None

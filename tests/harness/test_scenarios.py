@@ -42,7 +42,7 @@ def runs(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
                 topology=local_stack.topology,
                 stack=local_stack,
                 out_root=tmp_path_factory.mktemp(profile),
-                settings=RunSettings(time_scale=0.4),
+                settings=RunSettings(time_scale=0.3),
             )
             results[profile] = harness.run(scenarios)
         yield results
