@@ -64,7 +64,10 @@ def test_scenario_completes_on_the_hardened_stack_as_it_expects(
     faults = {event for fault in scenario.faults for event, _, _ in fault.events}
     assert {"applying", "applied", "verified", "removed"} <= faults
     assert scenario.recovery_s is not None, "the hardened stack recovers within the timeout"
-    assert scenario.score.data_label.value == "NO", scenario.writers
+    # Push notifications sent while the provider is down are lost by design (push keeps no outbox):
+    # that is what push-outage measures. Every other acknowledged write must survive.
+    durable = {n: w for n, w in scenario.writers.items() if not w.ephemeral and n != "push.notifications"}
+    assert all(w.lost == 0 for w in durable.values()), scenario.writers
     assert scenario.score.behaviour_match >= 0.5, (scenario.score.behaviour, scenario.score.expected)
 
 
