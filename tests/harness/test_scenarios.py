@@ -19,15 +19,11 @@ from chaosgate.stack.launcher import LocalStack
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 # Scenarios whose fault a hardening switch answers: message cache, circuit breaker and proxy
-# timeouts, Redis fallbacks, pool limits, retry with jitter, the WebSocket cap.
-HARDENING_HELPS = {
-    "redis-down",
-    "cassandra-slow",
-    "backend-slow",
-    "cockroach-pool-exhaustion",
-    "redis-flaky",
-    "websocket-flood",
-}
+# timeouts, Redis fallbacks, pool limits, the WebSocket cap. Not redis-flaky: the baseline's few
+# clean 503s leave every feature's dominant outcome "served", so the product's scoring rules give
+# both profiles the same score there (see the issue note); not service-crash: a dead backend is
+# refused fast with or without the breaker.
+HARDENING_HELPS = {"redis-down", "cassandra-slow", "backend-slow", "cockroach-pool-exhaustion", "websocket-flood"}
 
 
 @pytest.fixture(scope="module")
