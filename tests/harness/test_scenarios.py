@@ -23,7 +23,13 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 # clean 503s leave every feature's dominant outcome "served", so the product's scoring rules give
 # both profiles the same score there (see the issue note); not service-crash: a dead backend is
 # refused fast with or without the breaker.
-HARDENING_HELPS = {"redis-down", "cassandra-slow", "backend-slow", "cockroach-pool-exhaustion", "websocket-flood"}
+HARDENING_HELPS = {
+    "redis-down",
+    "cassandra-slow",
+    "backend-slow",
+    "cockroach-pool-exhaustion",
+    "websocket-flood",
+}
 
 
 @pytest.fixture(scope="module")
