@@ -147,7 +147,10 @@ def test_a_sigkilled_runner_is_cleaned_up_by_its_watchdog(
     while not proxies(running_stack)["redis"]["enabled"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert_nothing_broken(running_stack)
-    assert watchdogs(running_stack) == [] or all(not w.is_running() for w in watchdogs(running_stack))
+    deadline = time.monotonic() + 10  # its work done, the watchdog compacts the ledger and exits
+    while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in watchdogs(running_stack)):
+        assert time.monotonic() < deadline, "the watchdog outlived its runner and its faults"
+        time.sleep(0.1)
 
 
 def test_when_runner_and_watchdog_both_die_the_next_run_sweeps(
