@@ -65,6 +65,13 @@ def assert_nothing_broken(stack: LocalStack) -> None:
     assert FaultLedger(stack.run_dir / "fault-ledger.jsonl").active() == []
 
 
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def watchdogs(stack: LocalStack) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -148,7 +155,7 @@ def test_a_sigkilled_runner_is_cleaned_up_by_its_watchdog(
         time.sleep(0.1)
     assert_nothing_broken(running_stack)
     deadline = time.monotonic() + 10  # its work done, the watchdog compacts the ledger and exits
-    while any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in watchdogs(running_stack)):
+    while any(alive(w) for w in watchdogs(running_stack)):
         assert time.monotonic() < deadline, "the watchdog outlived its runner and its faults"
         time.sleep(0.1)
 
