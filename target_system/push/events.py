@@ -17,7 +17,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +66,8 @@ async def chat_messages(redis: Redis, *, poll_interval: float = 1.0) -> AsyncIte
                 message = ChatMessage.from_event(str(raw["data"]))
                 if message is not None:
                     yield message
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("chat event subscription lost (%s); reconnecting", exc)
+        except Exception as exc:  # any loss (uvloop even reports a reset as RuntimeError): resubscribe
+            log.warning("chat event subscription lost (%r); reconnecting", exc)
         finally:
             with suppress(Exception):
                 await pubsub.aclose()
