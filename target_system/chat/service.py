@@ -15,13 +15,13 @@ from target_system.chat.metrics import ChatMetrics
 from target_system.chat.polls import Polls
 from target_system.chat.presence import Presence
 from target_system.chat.schema import CHAT_SCHEMA
-from target_system.chat.sockets import SocketGate
 from target_system.chat.token_cache import CachingTokenCodec
 from target_system.chat.tunables import ChatTunables
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
 from target_system.common.sql import SqlStore
 from target_system.common.tokens import Authenticator
+from target_system.common.wsgate import SocketGate
 from target_system.settings import Settings
 from target_system.switches import Switch
 

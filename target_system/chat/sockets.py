@@ -24,23 +24,6 @@ CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 
 
-class SocketGate:
-    """The per-process connection count, and the cap when WS_CAP is on (`cap` None: no cap)."""
-
-    def __init__(self, cap: int | None) -> None:
-        self.cap = cap
-        self.open = 0
-
-    def try_enter(self) -> bool:
-        if self.cap is not None and self.open >= self.cap:
-            return False
-        self.open += 1
-        return True
-
-    def leave(self) -> None:
-        self.open -= 1
-
-
 class ClientSocket:
     """The hub's handle on one WebSocket: `deliver` only enqueues; a writer task does the sending.
 

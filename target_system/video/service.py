@@ -8,6 +8,7 @@ from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
 from target_system.common.sql import SqlStore
 from target_system.common.tokens import Authenticator
+from target_system.common.wsgate import SocketGate
 from target_system.settings import Settings
 from target_system.switches import Switch
 from target_system.video.calls import Calls
@@ -15,7 +16,6 @@ from target_system.video.cleanup import StaleCallCleanup
 from target_system.video.metrics import VideoMetrics
 from target_system.video.notify import Notifier
 from target_system.video.schema import VIDEO_SCHEMA
-from target_system.video.signaling import SocketGate
 from target_system.video.tunables import VideoTunables
 
 DEFAULT_SQL_DSN = "postgresql://postgres@127.0.0.1:26257/secureconnect"

@@ -37,23 +37,6 @@ CALL_CACHE_TTL = 2.0  # ICE candidates come in bursts: one participant lookup se
 MAX_FRAME_CHARS = 64 * 1024
 
 
-class SocketGate:
-    """The per-process connection count, and the cap when WS_CAP is on (`cap` None: no cap)."""
-
-    def __init__(self, cap: int | None) -> None:
-        self.cap = cap
-        self.open = 0
-
-    def try_enter(self) -> bool:
-        if self.cap is not None and self.open >= self.cap:
-            return False
-        self.open += 1
-        return True
-
-    def leave(self) -> None:
-        self.open -= 1
-
-
 class SignalingError(Exception):
     """A frame the server refuses; the socket stays open and gets an `error` frame."""
 
