@@ -18,7 +18,7 @@ Tunables (each overridable by `SC_<NAME>`, e.g. `SC_REQUEST_TIMEOUT=2.5`; durati
 | SC_BREAKER_FAIL_MAX | 5 | consecutive backend failures that open the gateway breaker |
 | SC_BREAKER_RESET | 5.0 | time the breaker stays open before a half-open trial |
 | SC_PROXY_TIMEOUT | 3.0 | gateway -> backend call timeout (PROXY_TIMEOUTS) |
-| SC_WS_CAP | 200 | WebSocket connections per process (WS_CAP) |
+| SC_WS_CAP | 200 | WebSocket connections per process; per backend at the gateway (WS_CAP) |
 | SC_RATE_LIMIT | 20000 | requests per client key per window; high by default so the bench is not throttled |
 | SC_RATE_LIMIT_WINDOW | 60 | fixed rate-limit window |
 | SC_RATE_LIMIT_CHECK_TIMEOUT | 0.05 | bound on the Redis rate-limit check (STORE_TIMEOUTS) |

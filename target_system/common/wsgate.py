@@ -1,10 +1,11 @@
-"""The per-process WebSocket connection count and its cap (WS_CAP), shared by chat and video."""
+"""A WebSocket connection count and its cap (WS_CAP): per process in chat and video, per backend in
+the gateway."""
 
 from __future__ import annotations
 
 
 class SocketGate:
-    """The per-process connection count, and the cap when WS_CAP is on (`cap` None: no cap)."""
+    """The open connection count, and the cap when WS_CAP is on (`cap` None: no cap)."""
 
     def __init__(self, cap: int | None) -> None:
         self.cap = cap

@@ -3,7 +3,8 @@
 The handshake goes through the same rules as HTTP: rate limit, breaker, proxy timeout (on the backend
 handshake only: an open WebSocket lives as long as its users want). A backend that refuses the
 upgrade has its HTTP answer passed back to the client (denial response). WS_CAP bounds the relayed
-connections per gateway process; past it the handshake gets a clean 503 `ws_capacity`.
+connections per backend in each gateway process (a bulkhead: a chat flood cannot take video
+signaling's share); past it the handshake gets a clean 503 `ws_capacity`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from target_system.common.errors import ServiceError, error_response
 from target_system.common.metrics import ServiceMetrics
+from target_system.common.wsgate import SocketGate
 from target_system.gateway.forward import HOP_BY_HOP, Forwarder
 from target_system.gateway.routes import Backend
 from target_system.settings import Settings
@@ -57,22 +59,27 @@ class WebSocketRelay:
         self._forwarder = forwarder
         self._cap: int | None = settings.tunables.ws_cap if settings.switches.on(Switch.WS_CAP) else None
         self._open_timeout: float | None = forwarder.timeout
-        self.active = 0
+        self._gates: dict[str, SocketGate] = {}
         self._gauge = metrics.gauge(
-            "gateway_ws_connections", "WebSockets relayed right now", ("service",)
-        ).labels(metrics.service)
+            "gateway_ws_connections", "WebSockets relayed right now", ("service", "backend")
+        )
         self._rejected = metrics.counter(
             "gateway_ws_rejected_total", "WebSocket handshakes refused by the gateway", ("service", "reason")
         )
         self._service = metrics.service
 
     async def serve(self, websocket: WebSocket, backend: Backend) -> None:
-        if self._cap is not None and self.active >= self._cap:
+        gate = self._gates.setdefault(backend.name, SocketGate(self._cap))
+        gauge = self._gauge.labels(self._service, backend.name)
+        if not gate.try_enter():
             self._rejected.labels(self._service, "capacity").inc()
-            await deny(websocket, error_response(503, "ws_capacity", "too many WebSocket connections"), 1013)
+            await deny(
+                websocket,
+                error_response(503, "ws_capacity", f"too many WebSocket connections to {backend.name!r}"),
+                1013,
+            )
             return
-        self.active += 1
-        self._gauge.set(self.active)
+        gauge.set(gate.open)
         try:
             upstream = await self._open_backend(websocket, backend)
             if upstream is None:
@@ -81,8 +88,8 @@ class WebSocketRelay:
                 await websocket.accept(subprotocol=upstream.subprotocol)
                 await self._pump(websocket, upstream)
         finally:
-            self.active -= 1
-            self._gauge.set(self.active)
+            gate.leave()
+            gauge.set(gate.open)
 
     async def _open_backend(self, websocket: WebSocket, backend: Backend) -> ClientConnection | None:
         """The backend connection, or None after the client has been refused."""

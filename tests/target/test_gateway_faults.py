@@ -172,7 +172,8 @@ def test_rate_limit_applies_per_client_and_fails_open_without_redis(
         finally:
             reset(proxy_reset)
 
-        # WS_CAP: one relayed socket per gateway process here; the next handshake gets a clean 503.
+        # WS_CAP: one relayed socket per backend here; the next chat handshake gets a clean 503, while
+        # video signaling keeps its own share (a bulkhead: a chat flood cannot starve it).
         url = chat_socket_url(stack, gateway)
         with connect(url, open_timeout=5) as first:
             assert json.loads(first.recv(timeout=5))["type"] == "ready"
@@ -180,3 +181,6 @@ def test_rate_limit_applies_per_client_and_fails_open_without_redis(
                 connect(url, open_timeout=5)
             assert refused.value.response.status_code == 503
             assert json.loads(bytes(refused.value.response.body or b"{}"))["error"]["code"] == "ws_capacity"
+            with connect(url.replace("/v1/chat/ws", "/v1/video/ws"), open_timeout=5) as video:
+                video.send('{"type": "ping"}')
+                assert any('"pong"' in str(video.recv(timeout=5)) for _ in range(5))
