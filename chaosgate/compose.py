@@ -54,6 +54,9 @@ PASSED_THROUGH = {
     "SC_JWT_SECRET": "secureconnect-dev-secret-not-for-production",
     "SC_ADMIN_TOKEN": "secureconnect-dev-admin-token",
 }
+# Published ports bind to loopback unless the host that runs compose says otherwise, e.g.
+# `CHAOSGATE_BIND=0.0.0.0 docker compose up` on a machine that chaos.yaml's `remote:` points at.
+BIND = "${CHAOSGATE_BIND:-127.0.0.1}"
 _URL_ON_LINK = re.compile(
     r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/]*@)?\{link:(?P<link>[^}]+)\}(?P<path>/[^?]*)?"
 )
@@ -248,7 +251,7 @@ def _store_services(topology: Topology) -> dict[str, Any]:
             environment["COCKROACH_DATABASE"] = store.database
         if environment:
             spec["environment"] = environment
-        spec["ports"] = [f"127.0.0.1:{store.port}:{upstream.port}"]
+        spec["ports"] = [f"{BIND}:{store.port}:{upstream.port}"]
         spec["healthcheck"] = _healthcheck(upstream.healthcheck, start_period=upstream.start_period)
         out[name] = spec
     return out
@@ -260,8 +263,8 @@ def _toxiproxy_service(topology: Topology) -> dict[str, Any]:
         "image": TOXIPROXY_IMAGE,
         "command": ["-host=0.0.0.0", f"-port={api}", "-config=/config/toxiproxy.json"],
         "volumes": [f"./{TOXIPROXY_FILE}:/config/toxiproxy.json:ro"],
-        "ports": [f"127.0.0.1:{api}:{api}"]
-        + [f"127.0.0.1:{link.listen}:{link.listen}" for link in topology.links.values()],
+        "ports": [f"{BIND}:{api}:{api}"]
+        + [f"{BIND}:{link.listen}:{link.listen}" for link in topology.links.values()],
         "networks": {"default": {"aliases": [proxy_alias(name) for name in topology.links]}},
     }
 
@@ -278,7 +281,7 @@ def _target_service(topology: Topology, name: str) -> dict[str, Any]:
         "build": {"context": ".", "dockerfile": TARGET_DOCKERFILE},
         "command": ["python", "-m", "target_system", name],
         "environment": service_environment(topology, name),
-        "ports": [f"127.0.0.1:{service.port}:{service.port}"],
+        "ports": [f"{BIND}:{service.port}:{service.port}"],
         "depends_on": depends,
         "healthcheck": _healthcheck(
             ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen({live!r}, timeout=3)"]
@@ -298,7 +301,7 @@ def compose_document(topology: Topology) -> dict[str, Any]:
         "image": PROMETHEUS_IMAGE,
         "command": ["--config.file=/etc/prometheus/prometheus.yml"],
         "volumes": [f"./{PROMETHEUS_FILE}:/etc/prometheus/prometheus.yml:ro"],
-        "ports": [f"127.0.0.1:{port}:9090"],
+        "ports": [f"{BIND}:{port}:9090"],
         "depends_on": {name: {"condition": "service_started"} for name in topology.services},
     }
     clash = set(services) & {"toxiproxy", "prometheus"} & {*topology.stores, *topology.services}

@@ -25,6 +25,8 @@ from chaosgate.runner import RunSettings, ScenarioRunner
 from chaosgate.scenario.models import Scenario
 from chaosgate.scoring import Weights, overall
 from chaosgate.stack.launcher import LocalStack
+from chaosgate.stack.remote import RemoteStack
+from chaosgate.stack.running import RunningStack
 from chaosgate.topology import StoreKind, Topology
 from chaosgate.watchdog import spawn as spawn_watchdog
 from injectors.base import FaultEnvironment, default_injectors
@@ -50,7 +52,7 @@ class Harness:
     """Everything one `chaosgate run` needs, built once and passed down (keyword-only)."""
 
     topology: Topology
-    stack: LocalStack
+    stack: RunningStack
     out_root: Path
     settings: RunSettings = field(default_factory=RunSettings)
     observers: Sequence[Observer] = ()
@@ -85,8 +87,8 @@ class Harness:
             run_id=run_id,
             started_at=time.time(),
             profile=self.stack.profile,
-            runtime=self.topology.runtime,
-            backends={s.role: BACKENDS[s.kind] for s in self.topology.stores.values()},
+            runtime="remote" if self.topology.remote is not None else self.topology.runtime,
+            backends=self._backends(),
         )
         bus.emit(
             EventKind.RUN_STARTED, run_id=run_id, out_dir=str(out_dir), scenarios=[s.name for s in scenarios]
@@ -95,7 +97,8 @@ class Harness:
             topology=self.topology,
             proxy_api_url=self.stack.proxy_api_url,
             gateway_url=self.stack.gateway_url,
-            stack=self.stack,
+            stack=self.stack if isinstance(self.stack, LocalStack) else None,
+            docker_host=self.stack.docker_host if isinstance(self.stack, RemoteStack) else None,
         )
         ledger = FaultLedger(self.stack.run_dir / "fault-ledger.jsonl")
         controller = FaultController(ledger, default_injectors(), env)
@@ -154,6 +157,14 @@ class Harness:
             if problems:
                 raise FaultError("could not roll back every fault: " + "; ".join(problems))
         return result
+
+    def _backends(self) -> dict[str, str]:
+        """What stands in each store's role: known on the local runtime, only named elsewhere."""
+        stores = self.topology.stores.values()
+        if isinstance(self.stack, LocalStack):
+            return {s.role: BACKENDS[s.kind] for s in stores}
+        host = self.topology.host
+        return {s.role: f"{s.role} at {host}:{s.port} (not started by chaosgate)" for s in stores}
 
     def _sweep(self, controller: FaultController, bus: EventBus) -> None:
         """Leftovers of an interrupted run: replay the ledger in reverse, then reset the proxy."""

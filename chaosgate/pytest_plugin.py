@@ -19,14 +19,17 @@ from chaosgate.gate import parse_floors
 from chaosgate.result import ScenarioResult
 from chaosgate.run_cli import check_injectors, run_on_stack, running_stack
 from chaosgate.scenario.loader import load_scenarios
-from chaosgate.stack.launcher import PROFILES, LocalStack
+from chaosgate.stack.launcher import PROFILES
+from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaosgate", "chaosgate scenarios as tests")
     group.addoption("--chaos-min-score", type=float, default=None, help="Readiness floor per scenario.")
-    group.addoption("--chaos-profile", choices=PROFILES, default="hardened", help="Stack profile.")
+    group.addoption(
+        "--chaos-profile", choices=PROFILES, default=None, help="Stack profile [default: hardened]."
+    )
     group.addoption("--chaos-time-scale", type=float, default=1.0, help="Shorten windows (e.g. 0.25).")
     group.addoption("--chaos-config", default=None, help="chaos.yaml (default: the one in rootdir).")
     group.addoption("--chaos-out", default="reports", help="Where each scenario's reports go.")
@@ -38,7 +41,7 @@ class ScenarioSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._exit = contextlib.ExitStack()
-        self._stack: LocalStack | None = None
+        self._stack: RunningStack | None = None
         self._topology: Topology | None = None
 
     @property
@@ -48,16 +51,17 @@ class ScenarioSession:
             self._topology = load_topology(Path(chosen) if chosen else self.config.rootpath / "chaos.yaml")
         return self._topology
 
-    def stack(self) -> LocalStack:
+    def stack(self) -> RunningStack:
         if self._stack is None:
             self._stack = self._exit.enter_context(
                 running_stack(
                     self.topology,
                     run_dir=None,
-                    profile=self.config.getoption("chaos_profile"),
+                    profile=self.config.getoption("chaos_profile") or "hardened",
                     switches={},
                     keep_stack=False,
                     err=Console(stderr=True),
+                    profile_given=self.config.getoption("chaos_profile") is not None,
                 )
             )
         return self._stack

@@ -22,6 +22,8 @@ from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.cli import Progress, config_option, run_dir_option
 from chaosgate.stack.launcher import PROFILES, LocalStack, parse_switches
+from chaosgate.stack.remote import RemoteStack, attaches
+from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
 from injectors.base import default_injectors
 
@@ -72,8 +74,29 @@ def running_stack(
     switches: Mapping[str, bool],
     keep_stack: bool,
     err: Console,
-) -> Iterator[LocalStack]:
-    """The stack up with `profile`/`switches` (started or reused); stopped afterwards if this started it."""
+    profile_given: bool = True,
+) -> Iterator[RunningStack]:
+    """The stack up with `profile`/`switches` (started or reused); stopped afterwards if this started it.
+
+    With chaos.yaml's `remote:` (or the compose runtime) nothing is started: the stack there is checked
+    and used as it runs, and `profile`/`switches` must not ask for something else."""
+    if attaches(topology):
+        remote = RemoteStack(topology, run_dir=run_dir)
+        if switches:
+            raise ValidationError(
+                f"--switch: the stack at {topology.host} is not started here; set its switches where it runs"
+            )
+        if profile_given and topology.remote is not None and profile != remote.profile:
+            raise ValidationError(
+                f"--profile {profile}: the stack at {topology.host} runs {remote.profile!r} "
+                f"(chaos.yaml's remote.profile); it is not started here"
+            )
+        if topology.remote is None:
+            remote.profile = profile  # a compose stack runs what `chaosgate stack up` gave it
+        err.print(f"using the running stack at {topology.host} (proxy API {remote.proxy_api_url})")
+        remote.check()
+        yield remote
+        return
     progress = Progress(err)
     stack = LocalStack(topology, run_dir=run_dir, profile=profile, switches=switches, observer=progress)
     with progress.status:
@@ -90,7 +113,7 @@ def running_stack(
 
 
 def run_on_stack(
-    stack: LocalStack,
+    stack: RunningStack,
     topology: Topology,
     scenarios: Sequence[Scenario],
     *,
@@ -195,8 +218,15 @@ def run_command(
         raise ValidationError(f"--switch {exc}") from None
 
     err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
+    source = click.get_current_context().get_parameter_source("profile")
     with running_stack(
-        topology, run_dir=run_dir, profile=profile, switches=switches, keep_stack=keep_stack, err=err
+        topology,
+        run_dir=run_dir,
+        profile=profile,
+        switches=switches,
+        keep_stack=keep_stack,
+        err=err,
+        profile_given=source is not click.core.ParameterSource.DEFAULT,
     ) as stack:
         result = run_on_stack(
             stack,

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from chaosgate.errors import Location, ValidationError
 from chaosgate.yamlio import YamlDocument, load_yaml, validate
@@ -105,10 +106,58 @@ class ProbeSettings(Strict):
     queries: dict[str, str] = Field(default_factory=dict)  # name -> PromQL
 
 
+class Remote(Strict):
+    """A stack that runs elsewhere (another host, or a compose project behind an SSH tunnel): chaosgate
+    starts nothing, drives the fault proxy there and probes the gateway there. The ports are the
+    topology's own, answering on `host`; `proxy_api` and `gateway` override single URLs."""
+
+    host: str  # a name or address; no scheme, no port
+    proxy_api: str | None = None  # default http://<host>:<proxy.api_port>
+    gateway: str | None = None  # default http://<host>:<the gateway service's port>
+    docker_host: str | None = None  # the Docker engine for `docker` faults (else DOCKER_HOST)
+    profile: str = Field("remote", pattern=r"^[A-Za-z0-9_.-]+$")  # what that stack runs, for reports
+
+    @field_validator("host")
+    @classmethod
+    def _bare_host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", value):
+            raise ValueError(
+                f"expected a host name or address without scheme or port (e.g. chaos-host), not {value!r}"
+            )
+        return value
+
+    @field_validator("proxy_api", "gateway")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+        ):
+            raise ValueError(
+                f"expected a base URL http(s)://HOST[:PORT] (e.g. http://chaos-host:8474), not {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("unix", "tcp", "ssh", "npipe"):
+            raise ValueError(
+                f"expected a unix://, tcp://, ssh:// or npipe:// URL, as DOCKER_HOST takes, not {value!r}"
+            )
+        return value
+
+
 class Topology(Strict):
     """chaos.yaml: every port once, everything else by name."""
 
     runtime: Literal["local", "compose"] = "local"
+    remote: Remote | None = None  # set: run against that stack instead of starting one here
     run_dir: str = ".chaosgate/run"
     proxy: ProxySettings
     stores: dict[str, Store] = Field(default_factory=dict)
@@ -134,6 +183,25 @@ class Topology(Strict):
         return (self._source.parent / self.run_dir).resolve()
 
     # -- names and ports ------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """Where the stack's ports answer: the remote host, else loopback."""
+        return LOOPBACK if self.remote is None else self.remote.host.strip("[]")
+
+    def _http(self, port: int) -> str:
+        return f"http://[{self.host}]:{port}" if ":" in self.host else f"http://{self.host}:{port}"
+
+    def proxy_api_url(self) -> str:
+        if self.remote is not None and self.remote.proxy_api:
+            return self.remote.proxy_api
+        return self._http(self.proxy.api_port)
+
+    def service_url(self, name: str) -> str:
+        """The base URL of service `name` (the gateway's may be overridden by `remote.gateway`)."""
+        if name == self.gateway and self.remote is not None and self.remote.gateway:
+            return self.remote.gateway
+        return self._http(self.services[name].port)
 
     def component_port(self, name: str) -> int:
         """The port a store or service itself listens on (not its proxy)."""

@@ -22,6 +22,7 @@ import psutil
 from chaosgate.faults import FaultController, FaultLedger
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import ProcessTable
+from chaosgate.stack.remote import RemoteStack, attaches
 from chaosgate.topology import Topology, load_topology
 from injectors.base import FaultEnvironment, default_injectors
 
@@ -55,6 +56,14 @@ def spawn(*, ledger: Path, config: Path, run_dir: Path, owner_pid: int, log: Pat
 
 def environment(topology: Topology, run_dir: Path) -> FaultEnvironment:
     """The fault environment of the stack in `run_dir`, with the profile it was started with."""
+    if attaches(topology):
+        remote = RemoteStack(topology, run_dir=run_dir)
+        return FaultEnvironment(
+            topology=topology,
+            proxy_api_url=remote.proxy_api_url,
+            gateway_url=remote.gateway_url,
+            docker_host=remote.docker_host,
+        )
     state = ProcessTable(run_dir).state
     stack = LocalStack(topology, run_dir=run_dir, profile=state.profile, switches=state.switches)
     return FaultEnvironment(

@@ -25,7 +25,13 @@ class FaultEnvironment:
     proxy_api_url: str
     gateway_url: str
     stack: LocalStack | None = None  # only on the local runtime
+    docker_host: str | None = None  # chaos.yaml's remote.docker_host; else DOCKER_HOST or the socket
     call_timeout_s: float = 5.0
+
+    @property
+    def host(self) -> str:
+        """Where the stack's ports answer (chaos.yaml's remote.host, else loopback)."""
+        return self.topology.host
 
 
 class Injector(ABC, Generic[SpecT]):

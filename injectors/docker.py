@@ -15,7 +15,8 @@ COMPOSE_PROJECT = "secureconnect"
 
 class DockerInjector(Injector[DockerFault]):
     """kill → restarted on removal (`docker start`, as `restart: unless-stopped` would); stop → started;
-    pause → unpaused. The engine comes from DOCKER_HOST (or the local socket), as the docker CLI does."""
+    pause → unpaused. The engine comes from chaos.yaml's remote.docker_host, else DOCKER_HOST (or the
+    local socket), as the docker CLI does."""
 
     name = "docker"
 
@@ -24,14 +25,15 @@ class DockerInjector(Injector[DockerFault]):
         import docker  # imported here: the SDK is only needed on the compose runtime
 
         self._errors = docker.errors
-        url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        url = base_url or env.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         try:
             self.client = docker.DockerClient(base_url=url, timeout=int(env.call_timeout_s), version="1.43")
             self.client.ping()
         except Exception as exc:
             raise FaultError(
-                f"no Docker engine is reachable at {url} ({type(exc).__name__}); the docker injector needs "
-                "the compose runtime (`chaosgate stack up --runtime compose`) or DOCKER_HOST"
+                f"no Docker engine is reachable at {url} ({type(exc).__name__}); the docker injector "
+                "needs the compose runtime (`chaosgate stack up --runtime compose`), chaos.yaml's "
+                "remote.docker_host or DOCKER_HOST"
             ) from None
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ class PoolInjector(Injector[PoolFault]):
 
     def _dsn(self, store: str, *, via_link: bool) -> str:
         spec = self.env.topology.stores[store]
-        host = self.env.topology.link_address(store) if via_link else f"127.0.0.1:{spec.port}"
+        host = self.env.topology.link_address(store) if via_link else f"{self.env.host}:{spec.port}"
         return f"postgresql://postgres@{host}/{spec.database}"
 
     def apply(self, spec: PoolFault, *, fault_id: str) -> HandleData:

@@ -39,7 +39,7 @@ class ProviderInjector(Injector[ProviderFault]):
             raise FaultError(
                 f"no {PROVIDER_SERVICE!r} service in {env.topology.source}: nothing to inject into"
             )
-        self.base_url = f"http://127.0.0.1:{service.port}"
+        self.base_url = env.topology.service_url(PROVIDER_SERVICE)
         self._server_key = service.env.get("SC_PUSH_SERVER_KEY") or DEFAULT_SERVER_KEY
         self._http = httpx.Client(base_url=self.base_url, timeout=env.call_timeout_s)
 

@@ -276,7 +276,9 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
             # A reset comes `timeout` after the first data: wait for it, within the 1 s budget.
             budget = min(0.9, spec.toxic.attributes.get("timeout", 0) / 1000 + 0.3)
             until_closed = True
-        check = round_trip(host or "127.0.0.1", int(port), kind, budget_s=budget, until_closed=until_closed)
+        if host in ("", "0.0.0.0", "[::]", "::", "127.0.0.1", "localhost"):
+            host = self.env.host  # the proxy's own view of itself: reach it where the stack answers
+        check = round_trip(host, int(port), kind, budget_s=budget, until_closed=until_closed)
         if spec.down:
             if proxy.enabled or check.result is LinkResult.REPLIED:
                 raise FaultError(f"proxy {spec.proxy!r} still answers after being taken down ({check})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from rich.console import Console
 
@@ -14,7 +15,8 @@ from chaosgate.report.switches import switches_for
 from chaosgate.result import RunResult
 from chaosgate.run_cli import run_on_stack, running_stack
 from chaosgate.scenario.models import Scenario
-from chaosgate.stack.launcher import PROFILES
+from chaosgate.stack.launcher import PROFILES, LocalStack
+from chaosgate.stack.remote import attaches
 from chaosgate.topology import Topology
 
 
@@ -50,9 +52,16 @@ def compare_profiles(
         raise ValidationError(
             "--per-switch turns single fixes off a hardened run: include hardened in --profiles"
         )
+    if attaches(topology):
+        raise ValidationError(
+            "compare --profiles restarts the stack's services between runs, which needs the local runtime; "
+            "against a remote or compose stack, `chaosgate run` once per profile and "
+            "`chaosgate compare RUN_A RUN_B`"
+        )
     with running_stack(
         topology, run_dir=run_dir, profile=profiles[0], switches={}, keep_stack=keep_stack, err=err
-    ) as stack:
+    ) as running:
+        stack = cast(LocalStack, running)  # attaches() ruled the others out
         results: list[RunResult] = []
         for i, profile in enumerate(profiles):
             if i:

@@ -7,8 +7,10 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -17,7 +19,9 @@ from chaosgate.errors import Location, ValidationError
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import PROFILES, LocalStack, Observer, Phase, StackEvent, parse_switches
 from chaosgate.stack.processes import follow, tail
+from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import Topology, load_topology
+from chaosgate.yamlio import load_yaml
 
 MARKS = {
     Phase.SWEEPING: "[dim]…[/]",
@@ -83,6 +87,41 @@ def _stack(config: Path, run_dir: Path | None, observer: Observer | None = None)
     return LocalStack(_topology(config), run_dir=run_dir, observer=observer)
 
 
+def _refuse_remote(config: Path, command: str) -> None:
+    """`stack up`/`down` manage this machine's stack: with chaos.yaml's `remote:` there is none."""
+    topology = _topology(config)
+    if topology.remote is not None:
+        where = load_yaml(topology.source).location("remote")
+        raise ValidationError(
+            f"`chaosgate stack {command}`: the stack at {topology.host} is started and stopped where it "
+            "runs; `chaosgate stack status` checks it, `chaosgate run` uses it",
+            where,
+        )
+
+
+def _remote_status(topology: Topology, as_json: bool) -> None:
+    """Check a remote stack's fault proxy and gateway, and list its proxies (exit 3 if unreachable)."""
+    stack = RemoteStack(topology)
+    stack.check()  # StackError (exit 3) names the URL and the chaos.yaml key
+    proxies = httpx.get(f"{stack.proxy_api_url}/proxies", timeout=5, trust_env=False).json()
+    if as_json:
+        report = {"host": topology.host, "proxy_api": stack.proxy_api_url, "gateway": stack.gateway_url}
+        click.echo(json.dumps({**report, "proxies": proxies}, indent=2))
+        return
+    console = _wide_console()
+    console.print(f"remote stack at {topology.host} (profile {stack.profile})")
+    console.print(f"proxy API {stack.proxy_api_url} answers\ngateway   {stack.gateway_url} answers")
+    for proxy in proxies.values():
+        console.print(_proxy_line(proxy))
+
+
+def _proxy_line(proxy: dict[str, Any]) -> str:
+    state = "enabled" if proxy.get("enabled") else "disabled"
+    toxics = len(proxy.get("toxics") or [])
+    route = f"{proxy.get('listen')} → {proxy.get('upstream')}"
+    return f"proxy {proxy.get('name')}: {route} ({state}, {toxics} toxics)"
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -120,6 +159,7 @@ def up(
         switches = parse_switches(switch_items)
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
+    _refuse_remote(config, "up")
     if _runtime(runtime, config) == "compose":
         composed = ComposeStack(_topology(config))
         # --timeout is per wave locally; compose waits for everything at once, and Cassandra is slow.
@@ -161,6 +201,9 @@ def up(
 @runtime_option
 def status(as_json: bool, config: Path, run_dir: Path | None, runtime: str | None) -> None:
     """Show each component's process and health, and the proxies. Exit 3 when not all are healthy."""
+    if _topology(config).remote is not None:
+        _remote_status(_topology(config), as_json)
+        return
     if _runtime(runtime, config) == "compose":
         containers = ComposeStack(_topology(config)).status()
         if as_json:
@@ -185,12 +228,7 @@ def status(as_json: bool, config: Path, run_dir: Path | None, runtime: str | Non
         console = _wide_console()
         console.print(table)
         for proxy in report.proxies:
-            state = "enabled" if proxy.get("enabled") else "disabled"
-            toxics = len(proxy.get("toxics") or [])
-            console.print(
-                f"proxy {proxy.get('name')}: {proxy.get('listen')} → {proxy.get('upstream')} ({state}, "
-                f"{toxics} toxics)"
-            )
+            console.print(_proxy_line(proxy))
         console.print(f"gateway {report.gateway_url}")
     sys.exit(0 if report.up else 3)
 
@@ -223,6 +261,7 @@ def logs(name: str, lines: int, follow_log: bool, config: Path, run_dir: Path | 
 @runtime_option
 def down(config: Path, run_dir: Path | None, runtime: str | None) -> None:
     """Stop everything the stack started (SIGTERM, then SIGKILL after a grace period)."""
+    _refuse_remote(config, "down")
     if _runtime(runtime, config) == "compose":
         ComposeStack(_topology(config)).down()
         Console().print("compose stack is down")

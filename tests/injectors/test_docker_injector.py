@@ -3,6 +3,7 @@ server speaking the Engine API's contract (no engine can run here) it kills, sto
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -119,3 +120,16 @@ def test_an_unknown_container_is_named(env: FaultEnvironment, engine: str) -> No
     spec = fault("kill").model_copy(update={"container": "billing"})
     with pytest.raises(FaultError, match="no container named 'billing'"):
         injector.apply(spec, fault_id="d2")
+
+
+def test_the_engine_comes_from_chaos_yaml_remote_docker_host(
+    env: FaultEnvironment, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # remote.docker_host wins
+    injector = DockerInjector(dataclasses.replace(env, docker_host=engine))
+    spec = fault("pause")
+    data = injector.apply(spec, fault_id="d3")
+    assert FakeEngine.containers["secureconnect-chat-1"] == "paused"
+    injector.remove(spec, data)
+    assert FakeEngine.calls == ["pause secureconnect-chat-1", "unpause secureconnect-chat-1"]
+    injector.close()

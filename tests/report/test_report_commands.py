@@ -19,6 +19,9 @@ from chaosgate.report import profiles
 from chaosgate.report.history import list_runs, resolve_run, trend
 from chaosgate.report.switches import switches_for
 from chaosgate.result import RunResult
+from chaosgate.topology import load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BASELINE_ID = "20261122-214145-4885"
 HARDENED_ID = "20261122-213103-3d46"
@@ -152,7 +155,7 @@ def test_compare_profiles_runs_each_profile_then_each_exercised_switch_off(
     chosen = [Named("cassandra-slow"), Named("websocket-flood")]
 
     cmp = profiles.compare_profiles(
-        topology=None,  # type: ignore[arg-type]
+        topology=load_topology(ROOT / "chaos.yaml"),
         scenarios=chosen,  # type: ignore[arg-type]
         profiles=("baseline", "hardened"),
         per_switch=True,

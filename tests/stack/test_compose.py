@@ -91,14 +91,14 @@ def test_compose_services_are_the_topology_components(topology: Topology, commit
     for name, store in topology.stores.items():
         upstream = compose.upstream_for(name, store)
         assert services[name]["image"] == upstream.image
-        assert services[name]["ports"] == [f"127.0.0.1:{store.port}:{upstream.port}"]
+        assert services[name]["ports"] == [f"{compose.BIND}:{store.port}:{upstream.port}"]
     for name, service in topology.services.items():
         spec = services[name]
         assert spec["build"]["dockerfile"] == "target_system/Dockerfile"
         assert spec["command"] == ["python", "-m", "target_system", name]
         assert spec["environment"]["SC_SERVICE"] == name
         assert spec["environment"]["SC_PORT"] == str(service.port)
-        assert spec["ports"] == [f"127.0.0.1:{service.port}:{service.port}"]
+        assert spec["ports"] == [f"{compose.BIND}:{service.port}:{service.port}"]
         assert set(spec["depends_on"]) == {"toxiproxy", *service.links}
 
 

@@ -233,3 +233,52 @@ def test_service_cycle(tmp_path: Path) -> None:
 def test_missing_file_is_a_validation_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="cannot read"):
         load_topology(tmp_path / "nope.yaml")
+
+
+def test_remote_derives_every_url_from_the_host_and_the_topology_ports(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, GOOD + "remote:\n  host: chaos-host\n"))
+    assert topology.remote is not None and topology.remote.profile == "remote"
+    assert topology.host == "chaos-host"
+    assert topology.proxy_api_url() == "http://chaos-host:8474"
+    assert topology.service_url("front") == "http://chaos-host:18080"
+    assert topology.service_url("api") == "http://chaos-host:18081"
+    local = load_topology(write(tmp_path, GOOD))
+    assert (local.host, local.proxy_api_url()) == ("127.0.0.1", "http://127.0.0.1:8474")
+
+
+def test_remote_urls_can_be_given_one_by_one(tmp_path: Path) -> None:
+    text = GOOD + (
+        "remote:\n  host: 10.0.0.7\n  proxy_api: https://toxiproxy.example:9474/\n"
+        "  gateway: http://edge.example\n  docker_host: ssh://ops@10.0.0.7\n  profile: hardened\n"
+    )
+    topology = load_topology(write(tmp_path, text))
+    assert topology.proxy_api_url() == "https://toxiproxy.example:9474"
+    assert topology.service_url("front") == "http://edge.example"  # the gateway
+    assert topology.service_url("api") == "http://10.0.0.7:18081"  # the others: host and port
+    assert topology.remote is not None and topology.remote.docker_host == "ssh://ops@10.0.0.7"
+
+
+def test_remote_ipv6_host_is_bracketed_in_urls(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, GOOD + "remote:\n  host: '::1'\n"))
+    assert topology.host == "::1"
+    assert topology.proxy_api_url() == "http://[::1]:8474"
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "words"),
+    [
+        ("  host: http://chaos-host:8474\n", "remote.host", "without scheme or port"),
+        ("  host: h\n  proxy_api: chaos-host:8474\n", "remote.proxy_api", "http(s)://HOST[:PORT]"),
+        ("  host: h\n  gateway: http://h:8080/v1\n", "remote.gateway", "http(s)://HOST[:PORT]"),
+        ("  host: h\n  docker_host: h:2375\n", "remote.docker_host", "tcp://"),
+        ("  host: h\n  proxy: http://h:8474\n", "remote.proxy", "unknown key 'proxy'"),
+        ("  gateway: http://h:8080\n", "remote.host", "missing"),
+    ],
+)
+def test_remote_mistakes_name_line_and_key(tmp_path: Path, entry: str, key: str, words: str) -> None:
+    text = GOOD + "remote:\n" + entry
+    error = load_error(tmp_path, text)
+    assert error.location is not None
+    assert error.location.key == key
+    assert error.location.line >= line_of(text, "remote:")
+    assert words in error.detail
