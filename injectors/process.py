@@ -23,7 +23,10 @@ class ProcessInjector(Injector[ProcessFault]):
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
         if env.stack is None:
-            raise FaultError("the process injector needs the local runtime (use `docker` on compose)")
+            raise FaultError(
+                "the process injector signals processes this machine started, so it needs the local "
+                "runtime; against a compose or remote stack use `docker` faults"
+            )
         self.stack: LocalStack = env.stack
 
     def apply(self, spec: ProcessFault, *, fault_id: str) -> HandleData:

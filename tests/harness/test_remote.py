@@ -17,7 +17,10 @@ import httpx
 import pytest
 import yaml
 
+from chaosgate.errors import FaultError
 from chaosgate.stack.launcher import LocalStack
+from injectors.base import FaultEnvironment
+from injectors.process import ProcessInjector
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,3 +161,13 @@ def test_the_watchdog_rolls_back_a_remote_fault_when_the_runner_dies(
     while not httpx.get(proxy, timeout=5).json()["enabled"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert httpx.get(proxy, timeout=5).json()["enabled"], "nobody rolled the remote fault back"
+
+
+def test_process_faults_are_refused_without_the_local_runtime(running_stack: LocalStack) -> None:
+    env = FaultEnvironment(
+        topology=running_stack.topology,
+        proxy_api_url=running_stack.proxy_api_url,
+        gateway_url=running_stack.gateway_url,
+    )
+    with pytest.raises(FaultError, match="against a compose or remote stack use `docker` faults"):
+        ProcessInjector(env)
