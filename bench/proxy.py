@@ -2,6 +2,11 @@
 
 Run `python bench/proxy.py`. The echo server and the proxy (`python -m chaosgate proxy serve`) run
 as separate processes so they do not share this client's interpreter (and its GIL).
+
+After the latency toxic's samples it prints a control with no proxy in the path (how late a sleep of
+the same length wakes up, and a direct request after that much idle time), which no check uses: on
+a virtual machine, waking an idle vCPU sometimes takes milliseconds, and that shows up in the
+proxied latency samples too.
 """
 
 from __future__ import annotations
@@ -152,6 +157,30 @@ def round_trips(port: int, count: int) -> list[float]:
     return samples
 
 
+def idle_round_trips(port: int, count: int, idle: float) -> tuple[list[float], list[float]]:
+    """The control for the latency toxic's samples, with no proxy in the path: how late a sleep of
+    `idle` seconds wakes up (seconds past its end), and how long an exchange of a small message
+    with `port` takes after that much silence (seconds).
+
+    In the latency samples every process of the path sits idle for the toxic's delay before each
+    exchange, and the proxy itself wakes on a timer. What waking an idle process costs varies with
+    the machine (on a virtual machine, the hypervisor wakes a sleeping vCPU); these figures show
+    that variation on its own. Informational only: no check uses them.
+    """
+    with connect(port) as sock:
+        for _ in range(WARMUP // 10):
+            exchange(sock, MESSAGE)
+        overshoots, samples = [], []
+        for _ in range(count):
+            wake_at = time.perf_counter() + idle
+            time.sleep(idle)
+            start = time.perf_counter()
+            overshoots.append(start - wake_at)
+            exchange(sock, MESSAGE)
+            samples.append(time.perf_counter() - start)
+    return overshoots, samples
+
+
 def throughput(port: int) -> float:
     """MB/s of a STREAM_BYTES stream sent and echoed back at the same time."""
     chunk = os.urandom(STREAM_CHUNK)
@@ -226,6 +255,7 @@ def main(proxy_args: list[str]) -> int:
         toxic = {"type": "latency", "attributes": {"latency": LATENCY_MS}}
         api(api_port, "POST", "/proxies/bench/toxics", toxic)
         rtts = [s * 1e3 for s in round_trips(proxy_port, LATENCY_SAMPLES)]
+        overshoots, idle_rtts = idle_round_trips(echo_port, LATENCY_SAMPLES, LATENCY_MS / 1e3)
     base_ms = proxied.p50_us / 1e3
     errors = [rtt - LATENCY_MS - base_ms for rtt in rtts]
     mean_err, stdev_err = statistics.mean(errors), statistics.stdev(errors)
@@ -248,6 +278,14 @@ def main(proxy_args: list[str]) -> int:
     print(
         f"latency error (RTT - {LATENCY_MS} ms - proxied p50): "
         f"mean {mean_err:+.3f} ms, stdev {stdev_err:.3f} ms, median {statistics.median(errors):+.3f} ms"
+    )
+    late = [s * 1e3 for s in overshoots]
+    idle_ms = [s * 1e3 for s in idle_rtts]
+    print(
+        f"control, no proxy (no check): a {LATENCY_MS} ms sleep wakes late by "
+        f"median {statistics.median(late):.3f} ms, max {max(late):.3f}, stdev {statistics.stdev(late):.3f}; "
+        f"a direct request after it: RTT median {statistics.median(idle_ms):.3f} ms, "
+        f"max {max(idle_ms):.3f}, stdev {statistics.stdev(idle_ms):.3f}"
     )
     checks = [
         (f"round trip p50 ratio <= {TARGET_RTT_RATIO}", f"{rtt_ratio:.2f}", rtt_ratio <= TARGET_RTT_RATIO),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -145,6 +146,7 @@ class ProxyServer:
                 loop.add_signal_handler(signum, stop.set)
 
             def announce(server: ProxyServer) -> None:
+                freeze_startup_objects()
                 print(
                     f"chaosgate proxy: API listening on {self.options.host}:{server.api_port}",
                     file=sys.stderr,
@@ -158,6 +160,21 @@ class ProxyServer:
                     loop.remove_signal_handler(signum)
 
         asyncio_run(main())
+
+
+def freeze_startup_objects() -> None:
+    """Take everything allocated so far out of the cyclic garbage collector's sight, for good.
+
+    For the `proxy serve` process only, once it has started. Startup (imports, pydantic models,
+    the API, configured proxies) leaves some 34,000 tracked objects, and one full collection over
+    them takes 10-20 ms on a 2-vCPU VM: whenever a collection reaches the oldest generation, that
+    pause lands on whatever the loop runs next, such as a latency toxic's due write. Frozen, they
+    are never scanned again, so a collection only walks objects made while serving (a full
+    collection right after freezing took 2 µs). Not for an in-process server (tests): freezing is
+    process-wide.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _loop_runner() -> Callable[[Any], None]:

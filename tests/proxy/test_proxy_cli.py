@@ -151,3 +151,28 @@ def test_config_proxies_are_created_at_start(tmp_path: Path, echo_port: int) -> 
         proc.terminate()
         proc.communicate(timeout=10)
         assert proc.returncode == 0
+
+
+def test_the_serve_process_freezes_its_startup_objects() -> None:
+    """Once it listens, `proxy serve` has moved its startup objects out of the collector's sight."""
+    watcher = (
+        "import gc, os, signal, sys, threading, time\n"
+        "def watch():\n"
+        "    deadline = time.monotonic() + 20\n"
+        "    while gc.get_freeze_count() == 0 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.02)\n"
+        "    print(gc.get_freeze_count(), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "threading.Thread(target=watch, daemon=True).start()\n"
+        "from chaosgate.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", watcher, "proxy", "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "API listening" in result.stderr
+    assert int(result.stdout) > 10_000  # imports, models and the API: tens of thousands of objects
