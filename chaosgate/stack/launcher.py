@@ -246,17 +246,15 @@ class LocalStack:
 
     def jwt_secret(self) -> str:
         """The run dir's JWT secret: generated once, kept in the run dir so restarts keep sessions."""
-        path = self.run_dir / "jwt_secret"
-        if not path.is_file():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-        return path.read_text(encoding="utf-8").strip()
+        return self._kept_secret("jwt_secret")
 
     def admin_token(self) -> str:
         """The run dir's admin token (header `X-Admin-Token` of admin endpoints), kept like the JWT secret."""
-        path = self.run_dir / "admin_token"
+        return self._kept_secret("admin_token")
+
+    def _kept_secret(self, name: str) -> str:
+        """A random secret in run_dir/`name` (mode 0600), generated the first time it is asked for."""
+        path = self.run_dir / name
         if not path.is_file():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -455,9 +455,7 @@ class CassandraMessageStore:
         self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
     ) -> HistoryPage:
         rows = await self._run(self.cql.newest(conversation_id, before=before, limit=limit + 1))
-        messages = tuple(_row_to_message(r) for r in rows[:limit])
-        next_cursor = str(messages[-1].id) if len(rows) > limit and messages else None
-        return HistoryPage(messages=messages, next_cursor=next_cursor)
+        return HistoryPage.first([_row_to_message(r) for r in rows], limit)
 
     async def after(
         self, conversation_id: uuid.UUID, *, after: uuid.UUID | None, limit: int

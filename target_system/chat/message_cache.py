@@ -63,10 +63,8 @@ class RecentMessages:
     def page(self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int) -> HistoryPage:
         newest_first = self._newest_first(conversation_id)
         older = [m for m in newest_first if before is None or m.id < before]
-        messages = tuple(older[:limit])
         # Only promise an older page when the cache itself holds one.
-        next_cursor = str(messages[-1].id) if len(older) > limit else None
-        return HistoryPage(messages=messages, next_cursor=next_cursor)
+        return HistoryPage.first(older, limit)
 
     def after(self, conversation_id: uuid.UUID, *, after: uuid.UUID | None, limit: int) -> list[Message]:
         oldest_first = list(reversed(self._newest_first(conversation_id)))

@@ -130,9 +130,7 @@ class PostgresMessageStore:
                 "WHERE conversation_id = $1 AND message_id < $2 ORDER BY message_id DESC LIMIT $3",
                 conversation_id, before, limit + 1,
             )  # fmt: skip
-        messages = tuple(_row_to_message(r) for r in rows[:limit])
-        next_cursor = str(messages[-1].id) if len(rows) > limit and messages else None
-        return HistoryPage(messages=messages, next_cursor=next_cursor)
+        return HistoryPage.first([_row_to_message(r) for r in rows], limit)
 
     async def after(
         self, conversation_id: uuid.UUID, *, after: uuid.UUID | None, limit: int

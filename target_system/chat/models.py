@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -89,6 +90,14 @@ class HistoryPage:
 
     messages: tuple[Message, ...]
     next_cursor: str | None
+
+    @classmethod
+    def first(cls, newest_first: Sequence[Message], limit: int) -> HistoryPage:
+        """The first `limit` of `newest_first` (fetched with one extra to learn whether an older page
+        exists), with a cursor only when there is one."""
+        messages = tuple(newest_first[:limit])
+        more = len(newest_first) > limit and bool(messages)
+        return cls(messages=messages, next_cursor=str(messages[-1].id) if more else None)
 
     def to_json(self) -> dict[str, Any]:
         return {"messages": [m.to_json() for m in self.messages], "next_cursor": self.next_cursor}
