@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from target_system.chat.routes import build_router
 from target_system.chat.service import ChatService
 from target_system.chat.tunables import ChatTunables
-from target_system.common.app import create_service_app
+from target_system.common.app import create_service_app, lifespan_of
 from target_system.common.metrics import ServiceMetrics
 from target_system.settings import Settings
 
@@ -22,14 +20,6 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = ServiceMetrics(SERVICE_NAME)
     chat = ChatService.build(settings, metrics, ChatTunables.from_env(settings, os.environ))
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await chat.start()
-        try:
-            yield
-        finally:
-            await chat.stop()
-
     app = create_service_app(
         settings,
         name=SERVICE_NAME,
@@ -38,7 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
             "message_store": chat.messages.ready,
             "redis": chat.redis.ping,
         },
-        lifespan=lifespan,
+        lifespan=lifespan_of(chat),
         metrics=metrics,
     )
     app.state.chat = chat

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from target_system.common.app import create_service_app
+from target_system.common.app import create_service_app, lifespan_of
 from target_system.common.metrics import ServiceMetrics
 from target_system.settings import Settings
 from target_system.storage.routes import build_router
@@ -30,14 +28,6 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = ServiceMetrics(SERVICE_NAME)
     storage = StorageService.build(settings, metrics, tunables)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await storage.start()
-        try:
-            yield
-        finally:
-            await storage.stop()
-
     app = create_service_app(
         settings,
         name=SERVICE_NAME,
@@ -46,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
             "redis": storage.redis.ping,
             "objectstore": storage.objects.ping,
         },
-        lifespan=lifespan,
+        lifespan=lifespan_of(storage),
         metrics=metrics,
     )
     app.state.storage = storage

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from target_system.common.app import create_service_app
+from target_system.common.app import create_service_app, lifespan_of
 from target_system.common.metrics import ServiceMetrics
 from target_system.settings import Settings
 from target_system.video.routes import build_router
@@ -22,19 +20,11 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = ServiceMetrics(SERVICE_NAME)
     video = VideoService.build(settings, metrics, VideoTunables.from_env(settings, os.environ))
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await video.start()
-        try:
-            yield
-        finally:
-            await video.stop()
-
     app = create_service_app(
         settings,
         name=SERVICE_NAME,
         ready_checks={"sql": video.sql.ping, "redis": video.redis.ping},
-        lifespan=lifespan,
+        lifespan=lifespan_of(video),
         metrics=metrics,
     )
     app.state.video = video
