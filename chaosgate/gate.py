@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from chaosgate.durations import parse_duration
 from chaosgate.errors import ValidationError
-from chaosgate.result import GateResult, ScenarioResult
-from chaosgate.scenario.durations import parse_duration
+from chaosgate.repeat import GateOn, by_scenario, gated_index, summarise
+from chaosgate.result import GateResult, RepeatRecord, RunResult, ScenarioResult
 from chaosgate.scoring import Label
 
 # Better-first order of each label dimension: isolation wants YES, cascade and data loss want NO.
@@ -19,7 +20,7 @@ _BEST_FIRST = {
 _ALIASES = {"none": Label.NO, "no": Label.NO, "partial": Label.PARTIAL, "yes": Label.YES}
 FLOOR_HELP = (
     "isolation=yes|partial|no, cascade=no|partial|yes, data_loss=none|partial|yes, "
-    "readiness=0..100, fail_behaviour=0..1, recovery=<max duration, e.g. 10s>"
+    "readiness=0..100, fail_behaviour=0..1, recovery=<max duration, e.g. 10s>, expect=met"
 )
 
 
@@ -43,6 +44,10 @@ def parse_floors(items: Iterable[str]) -> list[Floor]:
 
 
 def _floor(key: str, value: str, raw: str) -> Floor:
+    if key == "expect":
+        if value != "met":
+            raise ValidationError(f"--floor {raw!r}: expect takes only 'met'; valid: {FLOOR_HELP}")
+        return Floor(key, raw, _expect_met)
     if key in _BEST_FIRST:
         if value not in _ALIASES:
             raise ValidationError(f"--floor {raw!r}: {value!r} is not a level; valid: {FLOOR_HELP}")
@@ -56,6 +61,8 @@ def _floor(key: str, value: str, raw: str) -> Floor:
                 "cascade": s.score.cascade_label,
                 "data_loss": s.score.data_label,
             }[key]
+            if label is Label.NA:
+                return None  # not measured: no floor applies
             return (
                 None
                 if order.index(label) <= order.index(limit)
@@ -76,6 +83,18 @@ def _floor(key: str, value: str, raw: str) -> Floor:
     raise ValidationError(f"--floor {raw!r}: unknown dimension {key!r}; valid: {FLOOR_HELP}")
 
 
+def _expect_met(s: ScenarioResult) -> str | None:
+    """Every feature the scenario names in `expect` failed the way it says (its dominant outcome over
+    the active window): the SRE's statement of the fixed stack's behaviour, held as a floor."""
+    assert s.score is not None
+    missed = [
+        f"{feature} {s.score.behaviour[feature].value} (expected {want.value})"
+        for feature, want in sorted(s.score.expected.items())
+        if feature in s.score.behaviour and s.score.behaviour[feature] is not want
+    ]
+    return f"expect not met: {', '.join(missed)}" if missed else None
+
+
 def _slower(recovery_s: float | None, limit_s: float) -> str | None:
     if recovery_s is not None and recovery_s <= limit_s:
         return None
@@ -83,7 +102,9 @@ def _slower(recovery_s: float | None, limit_s: float) -> str | None:
     return f"recovery {took} (floor {limit_s:g}s)"
 
 
-def _below(value: float, floor: float, name: str) -> str | None:
+def _below(value: float | None, floor: float, name: str) -> str | None:
+    if value is None:
+        return None  # n/a: not measured, so no floor applies
     return None if value >= floor else f"{name} {value:g} (floor {floor:g})"
 
 
@@ -104,3 +125,38 @@ def evaluate(
                 reasons.append(f"{scenario.name}: {reason}")
     floor_map: Mapping[str, str] = {f.key: f.raw.partition("=")[2] for f in floors}
     return GateResult(min_score=min_score, floors=dict(floor_map), passed=not reasons, reasons=reasons)
+
+
+def overall(readiness_and_weight: Sequence[tuple[float, float]]) -> float:
+    """Weighted mean readiness over scenarios (weight 0..10); 0 when every weight is 0."""
+    total = sum(weight for _, weight in readiness_and_weight)
+    if total <= 0:
+        return 0.0
+    return round(sum(readiness * weight for readiness, weight in readiness_and_weight) / total, 1)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the release gate asks: an overall minimum, per-scenario floors, and with repetitions
+    which run of each scenario stands for it."""
+
+    min_score: float | None = None
+    floors: Sequence[Floor] = ()
+    repeat: int = 1
+    gate_on: GateOn = GateOn.WORST
+
+
+def decide(result: RunResult, policy: GatePolicy) -> None:
+    """The one place the overall score and the gate verdict are computed (also under --repeat):
+    sets `result.overall`, `result.gate` and, with repetitions, `result.repeat`."""
+    groups = by_scenario(result.scenarios)
+    chosen = [runs[gated_index(runs, policy.gate_on)] for runs in groups.values()]
+    completed = [(s.score.readiness, s.weight) for s in chosen if s.score is not None]
+    result.overall = overall(completed) if completed else None
+    result.gate = evaluate(chosen, result.overall, min_score=policy.min_score, floors=list(policy.floors))
+    if policy.repeat > 1:
+        result.repeat = RepeatRecord(
+            repeat=policy.repeat,
+            gate_on=policy.gate_on.value,
+            scenarios={name: summarise(runs, policy.gate_on) for name, runs in groups.items()},
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import math
 import os
 import secrets
 import signal
@@ -13,17 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaosgate.claims import Claims, load_claims
 from chaosgate.errors import FaultError, Interrupted, StackError
 from chaosgate.events import EventBus, EventKind, Observer
 from chaosgate.faults import FaultController, FaultLedger
-from chaosgate.gate import Floor, evaluate
+from chaosgate.gate import GatePolicy, decide
 from chaosgate.journal import Journal
+from chaosgate.load.calibrate import calibrate, load_cached, store
+from chaosgate.load.plan import LoadPlan
 from chaosgate.probes.base import ProbeContext, RequestProbe
 from chaosgate.probes.plugin import ProbePlugin, load_plugin
-from chaosgate.result import RunResult, ScenarioResult
+from chaosgate.result import CapacityRecord, RunResult, ScenarioResult
 from chaosgate.runner import RunSettings, ScenarioRunner
 from chaosgate.scenario.models import Scenario
-from chaosgate.scoring import Weights, overall
+from chaosgate.scoring import Weights
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.stack.running import RunningStack
@@ -43,6 +48,17 @@ async def _no_setup(ctx: ProbeContext) -> None:
     """Declared request probes need no setup."""
 
 
+def _mean_cpu_share(result: RunResult) -> float | None:
+    """The harness's own CPU share over the run: the mean of its scenarios' (weighted by duration)."""
+    parts = [
+        (s.load.harness_cpu_share, s.duration_s)
+        for s in result.scenarios
+        if s.load is not None and s.load.harness_cpu_share is not None
+    ]
+    total = sum(d for _, d in parts)
+    return round(sum(v * d for v, d in parts) / total, 3) if total > 0 else None
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -56,8 +72,7 @@ class Harness:
     out_root: Path
     settings: RunSettings = field(default_factory=RunSettings)
     observers: Sequence[Observer] = ()
-    min_score: float | None = None
-    floors: Sequence[Floor] = ()
+    gate: GatePolicy = field(default_factory=GatePolicy)
 
     def run(self, scenarios: Sequence[Scenario]) -> RunResult:
         """Run every scenario in order; SIGINT/SIGTERM roll back and raise Interrupted."""
@@ -113,6 +128,11 @@ class Harness:
                 log=self.stack.run_dir / "logs" / "watchdog.log",
             )
             plugin = self._plugin()
+            claims = self._claims()
+            if claims is not None:
+                result.claims_source = claims.describe()
+                result.claimed_overall = claims.overall_for(self.stack.profile)
+            plan = await self._load_plan(result, bus, out_dir)
             runner = ScenarioRunner(
                 topology=self.topology,
                 controller=controller,
@@ -123,9 +143,12 @@ class Harness:
                 settings=self.settings,
                 weights=Weights(**self.topology.scoring.weights.model_dump()),
                 artifacts=out_dir,
+                load=plan,
             )
             for scenario in scenarios:
                 outcome: ScenarioResult = await runner.run(scenario)
+                if claims is not None:
+                    outcome.claim = claims.compare(outcome)
                 result.scenarios.append(outcome)
                 journal.write_result(result)
                 self._sweep(controller, bus)
@@ -140,23 +163,95 @@ class Harness:
             if not problems:
                 ledger.compact()
             result.finished_at = time.time()
-            completed = [(s.score.readiness, s.weight) for s in result.scenarios if s.score is not None]
-            result.overall = overall(completed) if completed else None
-            result.gate = evaluate(
-                result.scenarios, result.overall, min_score=self.min_score, floors=list(self.floors)
-            )
+            result.harness_cpu_share = _mean_cpu_share(result)
+            decide(result, self.gate)
             path = journal.write_result(result)
             bus.emit(
                 EventKind.RUN_FINISHED,
                 run_id=run_id,
                 result=str(path),
                 overall=result.overall,
-                passed=result.gate.passed,
+                passed=result.gate is not None and result.gate.passed,
             )
             journal.close()
             if problems:
                 raise FaultError("could not roll back every fault: " + "; ".join(problems))
         return result
+
+    def _claims(self) -> Claims | None:
+        """A report's claims, when chaos.yaml names them and they describe this profile."""
+        if self.topology.claims is None:
+            return None
+        claims = load_claims(self.topology.source.parent / self.topology.claims)
+        return claims if claims.applies_to(self.stack.profile) else None
+
+    async def _load_plan(self, result: RunResult, bus: EventBus, out_dir: Path) -> LoadPlan | None:
+        """The steady load of this run: a fraction of the stack's capacity, calibrated now or taken
+        from a recent calibration of the same stack, profile and switches."""
+        spec = self.topology.load
+        if spec is None or self.settings.load_fraction == 0:
+            return None
+        fraction = self.settings.load_fraction or spec.fraction
+        locustfile = (self.topology.source.parent / spec.locustfile).resolve()
+        cache = self.stack.run_dir / "capacity.json"
+        key = self._capacity_key(locustfile)
+        capacity: CapacityRecord | None = load_cached(cache, key=key, max_age_s=spec.calibration.reuse)
+        if self.settings.capacity_rps is not None:
+            capacity = CapacityRecord(
+                rps=self.settings.capacity_rps,
+                fraction=fraction,
+                target_rps=0.0,
+                profile=self.stack.profile,
+                measured_at=time.time(),
+                reused=True,
+                bound="given with --capacity, not measured",
+            )
+        if capacity is None:
+            bus.emit(EventKind.MESSAGE, text="calibrating the stack's capacity (open-loop steps of load)")
+            capacity = await calibrate(
+                locustfile=locustfile,
+                host=self.stack.gateway_url,
+                out_dir=out_dir / "calibration",
+                users=spec.users,
+                workers=self.settings.locust_workers,
+                steps=spec.calibration.steps,
+                step_s=spec.calibration.step,
+                request_timeout_s=spec.request_timeout,
+                profile=self.stack.profile,
+                fraction=fraction,
+            )
+            store(cache, key, capacity)
+        target = round(capacity.rps * fraction, 1)
+        capacity = capacity.model_copy(update={"fraction": fraction, "target_rps": target})
+        result.capacity = capacity
+        bus.emit(
+            EventKind.MESSAGE,
+            text=f"capacity {capacity.rps:g} req/s ({'reused' if capacity.reused else 'measured'}); "
+            f"every scenario runs under {target:g} req/s ({fraction:.0%}), open-loop",
+        )
+        return LoadPlan(
+            locustfile=locustfile,
+            users=spec.users,
+            rate_rps=target,
+            # Little's law bounds what can be in flight: the rate times the longest a request may take.
+            max_in_flight=max(1, math.ceil(target * spec.request_timeout)),
+            request_timeout_s=spec.request_timeout,
+            capacity_rps=capacity.rps,
+            fraction=fraction,
+        )
+
+    def _capacity_key(self, locustfile: Path) -> str:
+        """Same stack, profile, switches and load definition → the same capacity."""
+        digest = hashlib.sha256()
+        digest.update(self.topology.source.read_bytes())
+        digest.update(locustfile.read_bytes())
+        digest.update(self.stack.gateway_url.encode())
+        digest.update(self.stack.profile.encode())
+        digest.update(repr(sorted(self._switches().items())).encode())
+        return digest.hexdigest()[:16]
+
+    def _switches(self) -> dict[str, object]:
+        return dict(getattr(self.stack, "switches", {}) or {})
 
     def _backends(self) -> dict[str, str]:
         """What stands in each store's role: known on the local runtime, only named elsewhere."""

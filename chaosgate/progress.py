@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaosgate.events import EventKind, RunEvent
+from chaosgate.report.view import Tone, claims_view, load_level, summary_rows
 from chaosgate.result import RunResult
 
 SYMBOLS = {
@@ -59,8 +61,16 @@ class ConsoleProgress:
             self.console.print(f"  [yellow]{d['text']}[/]")
 
 
+# How a tone (report.view.Tone) reads on the terminal: n/a is dim, never green.
+TONE_STYLES = {Tone.GOOD: "green", Tone.WARN: "yellow", Tone.BAD: "red", Tone.NA: "dim"}
+
+
+def _toned(text: str, tone: Tone) -> str:
+    return f"[{TONE_STYLES[tone]}]{escape(text)}[/]"
+
+
 def summary_table(result: RunResult) -> Table:
-    """The reports' table: scenario, isolation, cascades, data loss, fail behaviour, readiness."""
+    """The reports' table: scenario, isolation, cascades, data loss, fail behaviour, readiness, load."""
     table = Table(title=f"readiness — run {result.run_id} (profile {result.profile})")
     for column in (
         "scenario",
@@ -70,27 +80,33 @@ def summary_table(result: RunResult) -> Table:
         "fail behaviour",
         "recovery",
         "readiness",
+        "load rps/in flight",
     ):
-        table.add_column(column, justify="right" if column in ("readiness", "recovery") else "left")
-    for s in result.scenarios:
-        if s.score is None:
-            table.add_row(s.name, "—", "—", "—", f"[red]{s.status}[/]: {s.message[:60]}", "—", "—")
+        left = column in ("scenario", "isolation", "cascades", "data loss", "fail behaviour")
+        table.add_column(column, justify="left" if left else "right")
+    for r in summary_rows(result):
+        if not r.ok:
+            table.add_row(r.name, "—", "—", "—", f"[red]{escape(r.behaviour[:70])}[/]", "—", "—", r.load)
             continue
-        sc = s.score
-        behaviour = ", ".join(
-            f"{f} {b.value}" + ("" if sc.expected.get(f) in (None, b) else " ✗")
-            for f, b in sc.behaviour.items()
-        )
-        recovery = "never" if s.recovery_s is None else f"{s.recovery_s:.1f}s"
         table.add_row(
-            s.name,
-            f"{sc.isolation_label.value} {sc.isolation:.0%}",
-            sc.cascade_label.value,
-            sc.data_label.value,
-            behaviour or "—",
-            recovery,
-            f"{sc.readiness:.1f}%",
+            r.name,
+            _toned(r.isolation, r.isolation_tone),
+            _toned(r.cascades, r.cascades_tone),
+            _toned(r.data_loss, r.data_tone),
+            f"{_toned(r.behaviour_match, r.behaviour_tone)} · {escape(r.behaviour)}",
+            r.recovery,
+            r.readiness,
+            r.load,
         )
+    caption = []
     if result.overall is not None:
-        table.caption = f"overall readiness {result.overall:.1f}%"
+        caption.append(f"overall readiness {result.overall:.1f}%")
+    caption += load_level(result)
+    if (claims := claims_view(result)) is not None:
+        caption.append(
+            f"claims ({claims.source}): {claims.agreed} of {claims.compared} cells agree; "
+            f"overall {claims.overall.text}"
+        )
+    if caption:
+        table.caption = escape("\n".join(caption))
     return table

@@ -15,11 +15,11 @@ import pytest
 from rich.console import Console
 
 from chaosgate.errors import ChaosgateError
-from chaosgate.gate import parse_floors
+from chaosgate.gate import GatePolicy, parse_floors
+from chaosgate.report.view import fmt_isolation, fmt_share, fmt_unit
 from chaosgate.result import ScenarioResult
 from chaosgate.run_cli import check_injectors, run_on_stack, running_stack
 from chaosgate.scenario.loader import load_scenarios
-from chaosgate.stack.launcher import PROFILES
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
 
@@ -28,7 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaosgate", "chaosgate scenarios as tests")
     group.addoption("--chaos-min-score", type=float, default=None, help="Readiness floor per scenario.")
     group.addoption(
-        "--chaos-profile", choices=PROFILES, default=None, help="Stack profile [default: hardened]."
+        "--chaos-profile",
+        default=None,
+        help="Stack profile, one of chaos.yaml's `profiles` [default: hardened].",
     )
     group.addoption("--chaos-time-scale", type=float, default=1.0, help="Shorten windows (e.g. 0.25).")
     group.addoption("--chaos-config", default=None, help="chaos.yaml (default: the one in rootdir).")
@@ -114,7 +116,7 @@ class ScenarioItem(pytest.Item):
             out=out,
             time_scale=self.config.getoption("chaos_time_scale"),
             err=Console(stderr=True),
-            floors=floors,
+            gate=GatePolicy(floors=floors),
         )
         assert result.gate is not None
         scenario = result.scenarios[0]
@@ -139,11 +141,11 @@ def breakdown(s: ScenarioResult, reasons: list[str], run_dir: Path) -> str:
         sc = s.score
         lines += [
             f"  readiness: {sc.readiness:.1f}",
-            f"  isolation: {sc.isolation_label.value} {sc.isolation:.0%}"
+            f"  isolation: {fmt_isolation(sc)}"
             + (f" (unhealthy: {', '.join(sc.unhealthy_unaffected)})" if sc.unhealthy_unaffected else ""),
             f"  cascade: {sc.cascade_label.value} {', '.join(sc.cascaded)}".rstrip(),
             f"  data loss: {sc.data_label.value}",
-            f"  fail behaviour: {sc.behaviour_match:.0%} match",
+            f"  fail behaviour: {fmt_share(sc.behaviour_match)} match",
         ]
         for feature, observed in sc.behaviour.items():
             expected = sc.expected.get(feature)
@@ -151,6 +153,6 @@ def breakdown(s: ScenarioResult, reasons: list[str], run_dir: Path) -> str:
             lines.append(f"    {feature}: {observed.value}{wanted}")
         recovery = "never" if s.recovery_s is None else f"{s.recovery_s:.1f}s"
         lines.append(f"  recovery: {recovery} (score {sc.recovery:.2f})")
-        lines.append("  components: " + ", ".join(f"{k} {v:.2f}" for k, v in sc.components.items()))
+        lines.append("  components: " + ", ".join(f"{k} {fmt_unit(v)}" for k, v in sc.components.items()))
     lines.append(f"  report: {run_dir / 'index.html'}")
     return "\n".join(lines)

@@ -9,9 +9,7 @@ from enum import StrEnum
 
 from rich.table import Table
 
-from chaosgate.gate import Floor, evaluate
-from chaosgate.result import RepeatRecord, RunResult, ScenarioRepeat, ScenarioResult, Spread
-from chaosgate.scoring import overall
+from chaosgate.result import RunResult, ScenarioRepeat, ScenarioResult, Spread
 
 
 class GateOn(StrEnum):
@@ -55,7 +53,11 @@ def spread(values: Sequence[float]) -> Spread:
 
 def summarise(runs: Sequence[ScenarioResult], gate_on: GateOn) -> ScenarioRepeat:
     scored = [r.score for r in runs if r.status == "completed" and r.score is not None]
-    dimensions = {d: spread([getattr(s, d) for s in scored]) for d in DIMENSIONS} if scored else {}
+    dimensions = {}
+    for d in DIMENSIONS:  # a dimension that was n/a in a run is left out of its spread
+        values = [v for v in (getattr(s, d) for s in scored) if v is not None]
+        if values:
+            dimensions[d] = spread(values)
     recoveries = [r.recovery_s for r in runs if r.score is not None and r.recovery_s is not None]
     if recoveries:
         dimensions["recovery_s"] = spread(recoveries)
@@ -69,28 +71,6 @@ def by_scenario(scenarios: Sequence[ScenarioResult]) -> dict[str, list[ScenarioR
     for scenario in scenarios:
         groups.setdefault(scenario.name, []).append(scenario)
     return groups
-
-
-def apply(
-    result: RunResult,
-    *,
-    repeat: int,
-    gate_on: GateOn,
-    min_score: float | None,
-    floors: Sequence[Floor] = (),
-) -> RunResult:
-    """Aggregate `result` (each scenario's repetitions in its `scenarios`) and gate on the chosen runs."""
-    groups = by_scenario(result.scenarios)
-    chosen = [runs[gated_index(runs, gate_on)] for runs in groups.values()]
-    completed = [(s.score.readiness, s.weight) for s in chosen if s.score is not None]
-    result.overall = overall(completed) if completed else None
-    result.gate = evaluate(chosen, result.overall, min_score=min_score, floors=list(floors))
-    result.repeat = RepeatRecord(
-        repeat=repeat,
-        gate_on=gate_on.value,
-        scenarios={name: summarise(runs, gate_on) for name, runs in groups.items()},
-    )
-    return result
 
 
 def repeat_table(result: RunResult) -> Table:

@@ -61,6 +61,7 @@ class PhaseLoad(Model):
     failure_rate: float
     p95_ms: float | None
     endpoints: dict[str, EndpointLoad] = Field(default_factory=dict)
+    in_flight: float | None = None  # Little's law: rps x mean latency over the phase
 
 
 class LoadRecord(Model):
@@ -69,26 +70,75 @@ class LoadRecord(Model):
     users: int
     spawn_rate: float
     workers: int  # 0: one local Locust process; N: a master and N workers
+    mode: str = "closed-loop"  # "open-loop": arrivals at a set rate, not waiting for answers
+    target_rps: float | None = None  # the offered rate (open-loop)
+    fraction: float | None = None  # target_rps as a share of the calibrated capacity
+    capacity_rps: float | None = None
+    max_in_flight: int | None = None  # the bound on requests in flight (count-bounded load)
+    harness_cpu_share: float | None = None  # CPU of the harness + Locust over the machine's, 0..1
     phases: list[PhaseLoad] = Field(default_factory=list)
     totals: dict[str, EndpointLoad] = Field(default_factory=dict)
     message: str = ""  # why figures are missing, when they are
 
 
 class ScoreRecord(Model):
+    """Scoring rules v2 (ARCHITECTURE.md). A dimension that was not measured is None / Label.NA:
+    left out of the weights, shown as n/a."""
+
     readiness: float
-    isolation: float
+    isolation: float | None  # containment over the must-survive features; None: none was probed
     isolation_label: Label
-    unhealthy_unaffected: list[str]
+    unhealthy_unaffected: list[str]  # must-survive features that were not healthy during the fault
+    broken: list[str] = Field(default_factory=list)  # features that hard-depend on the target
+    must_survive: list[str] = Field(default_factory=list)  # every other probed feature
     cascade_label: Label
     cascaded: list[str]
     cascaded_share: float
-    data: float
+    data: float | None  # None: no ledger writer covered a broken feature
     data_label: Label
-    behaviour: dict[str, FailBehaviour]
+    behaviour: dict[str, FailBehaviour]  # broken feature -> dominant outcome (shown, not scored)
+    # broken feature -> ProbeOutcome value -> share of the active window's samples
+    behaviour_shares: dict[str, dict[str, float]] = Field(default_factory=dict)
     expected: dict[str, FailBehaviour]
-    behaviour_match: float
+    behaviour_match: float | None  # the fail-behaviour dimension, 0..1 by time share; None: n/a
     recovery: float
-    components: dict[str, float]
+    components: dict[str, float | None]  # dimension -> 0..1, None when n/a
+    weights: dict[str, float] = Field(default_factory=dict)  # the weights that counted (n/a left out)
+
+
+class ClaimRecord(Model):
+    """One scenario's row of a reliability report (a claim to test), beside what was measured."""
+
+    source: str  # the report it comes from
+    name: str  # the report's own name for the scenario
+    isolation: str | None = None  # YES | PARTIAL | NO
+    cascades: str | None = None  # NO | PARTIAL | YES
+    data_loss: str | None = None  # NO | PARTIAL | YES
+    fail_behaviour: str | None = None  # FAIL-OPEN | DEGRADED | FAIL-CLOSED | ...
+    readiness: float | None = None
+    agreement: dict[str, bool] = Field(default_factory=dict)  # dimension -> measured matches claim
+
+
+class CapacityStep(Model):
+    offered_rps: float
+    achieved_rps: float
+    p95_ms: float | None
+    failure_rate: float
+    within_bounds: bool
+
+
+class CapacityRecord(Model):
+    """The calibrated capacity of the stack on this profile: the highest offered rate at which
+    latency and failures stayed within bounds."""
+
+    rps: float
+    fraction: float  # of capacity, the steady load every scenario runs under
+    target_rps: float
+    profile: str
+    measured_at: float  # epoch seconds of the calibration
+    reused: bool  # taken from a recent calibration of the same stack and profile
+    bound: str  # the latency/failure bound, in words
+    steps: list[CapacityStep] = Field(default_factory=list)
 
 
 class ScenarioResult(Model):
@@ -101,6 +151,7 @@ class ScenarioResult(Model):
     started_at: float
     duration_s: float = 0.0
     affected: list[str] = Field(default_factory=list)
+    exercises: list[str] = Field(default_factory=list)  # the scenario's `exercises`: switches it tests
     fault_window: tuple[float, float] | None = None  # t of first injection, t of rollback end
     # From the first fault verified to the first removal begun: samples wholly inside it are
     # what "during the fault" means for scoring.
@@ -112,6 +163,7 @@ class ScenarioResult(Model):
     metrics: list[MetricRecord] = Field(default_factory=list)
     load: LoadRecord | None = None
     score: ScoreRecord | None = None
+    claim: ClaimRecord | None = None  # what a report claims of this scenario (chaos.yaml `claims`)
 
 
 class GateResult(Model):
@@ -156,3 +208,7 @@ class RunResult(Model):
     overall: float | None = None
     gate: GateResult | None = None
     repeat: RepeatRecord | None = None
+    capacity: CapacityRecord | None = None
+    harness_cpu_share: float | None = None  # CPU of chaosgate (harness + Locust) over the machine's
+    claims_source: str | None = None  # the reports whose claims sit beside the measurements
+    claimed_overall: float | None = None  # the overall readiness the reports claim for this profile

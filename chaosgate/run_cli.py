@@ -10,18 +10,17 @@ import click
 from rich.console import Console
 
 from chaosgate.errors import Location, ValidationError
-from chaosgate.gate import FLOOR_HELP, Floor, parse_floors
+from chaosgate.gate import FLOOR_HELP, GatePolicy, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.progress import ConsoleProgress, summary_table
 from chaosgate.repeat import GateOn, repeat_table
-from chaosgate.repeat import apply as apply_repeat
 from chaosgate.report import write_reports
 from chaosgate.result import RunResult
 from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.cli import Progress, config_option, run_dir_option
-from chaosgate.stack.launcher import PROFILES, LocalStack, parse_switches
+from chaosgate.stack.launcher import LocalStack, parse_switches
 from chaosgate.stack.remote import RemoteStack, attaches
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
@@ -120,14 +119,14 @@ def run_on_stack(
     out: Path,
     time_scale: float,
     err: Console,
-    min_score: float | None = None,
-    floors: Sequence[Floor] = (),
-    repeat: int = 1,
-    gate_on: GateOn = GateOn.WORST,
+    gate: GatePolicy | None = None,
     locust_workers: int = 0,
+    load_fraction: float | None = None,
+    capacity_rps: float | None = None,
 ) -> RunResult:
-    """One run of `scenarios` (each `repeat` times in a row) on a running stack; its reports are
-    written next to its result.json."""
+    """One run of `scenarios` (each `gate.repeat` times in a row) on a running stack; its reports
+    are written next to its result.json."""
+    gate = gate or GatePolicy()
     harness = Harness(
         topology=topology,
         stack=stack,
@@ -137,15 +136,13 @@ def run_on_stack(
             probe_interval_s=topology.probes.interval,
             probe_timeout_s=topology.probes.timeout,
             locust_workers=locust_workers,
+            load_fraction=load_fraction,
+            capacity_rps=capacity_rps,
         ),
         observers=[ConsoleProgress(err)],
-        min_score=min_score,
-        floors=floors,
+        gate=gate,
     )
-    result = harness.run([s for s in scenarios for _ in range(repeat)])
-    if repeat > 1:
-        apply_repeat(result, repeat=repeat, gate_on=gate_on, min_score=min_score, floors=floors)
-        (out / result.run_id / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    result = harness.run([s for s in scenarios for _ in range(gate.repeat)])
     write_reports(result, out / result.run_id)
     return result
 
@@ -153,7 +150,12 @@ def run_on_stack(
 @click.command("run")
 @click.argument("names", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every scenario in scenarios/.")
-@click.option("--profile", type=click.Choice(PROFILES), default="hardened", show_default=True)
+@click.option(
+    "--profile",
+    default="hardened",
+    show_default=True,
+    help="The target's hardening profile: one of chaos.yaml's `profiles`.",
+)
 @click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
 @click.option(
     "--min-score", type=click.FloatRange(0, 100), default=None, help="Gate: overall readiness floor."
@@ -185,7 +187,20 @@ def run_on_stack(
     type=click.IntRange(0, 64),
     default=0,
     show_default=True,
-    help="Scenarios with load: a Locust master and N local worker processes (0: one Locust process).",
+    help="The load: a Locust master and N local worker processes (0: one Locust process).",
+)
+@click.option(
+    "--capacity",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="RPS",
+    help="The stack's capacity in requests/s, instead of calibrating it (e.g. a production figure).",
+)
+@click.option(
+    "--load-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Steady load as a share of the calibrated capacity (default: chaos.yaml load.fraction; 0: none).",
 )
 @config_option
 @run_dir_option
@@ -202,6 +217,8 @@ def run_command(
     repeat: int,
     gate_on: str,
     locust_workers: int,
+    load_fraction: float | None,
+    capacity: float | None,
     config: Path,
     run_dir: Path | None,
 ) -> None:
@@ -212,6 +229,8 @@ def run_command(
     scenarios: list[Scenario] = load_scenarios(paths, topology)
     check_injectors(scenarios, paths)
     floors = parse_floors(floor_items)
+    if topology.remote is None:
+        topology.check_profile(profile)
     try:
         switches = parse_switches(switch_items)
     except ValueError as exc:
@@ -235,11 +254,10 @@ def run_command(
             out=out,
             time_scale=time_scale,
             err=err,
-            min_score=min_score,
-            floors=floors,
-            repeat=repeat,
-            gate_on=GateOn(gate_on),
+            gate=GatePolicy(min_score=min_score, floors=floors, repeat=repeat, gate_on=GateOn(gate_on)),
             locust_workers=locust_workers,
+            load_fraction=load_fraction,
+            capacity_rps=capacity,
         )
     console = Console(width=max(Console().width, 140))
     console.print(summary_table(result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import statistics
 import tempfile
@@ -17,6 +18,7 @@ import httpx
 from chaosgate.errors import ChaosgateError, FaultError, RunError
 from chaosgate.events import EventBus, EventKind
 from chaosgate.faults import ActiveFault, FaultController
+from chaosgate.load.plan import LoadPlan
 from chaosgate.load.session import LoadSession
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
@@ -58,7 +60,8 @@ class RunSettings:
     writer_limit: int = 5_000
     read_back_timeout_s: float = 30.0
     locust_workers: int = 0  # 0: one Locust process per load; N: a Locust master and N workers
-    load_baseline_s: float = 3.0  # at least this long under load before the first fault
+    load_fraction: float | None = None  # overrides chaos.yaml's load.fraction; 0: no load at all
+    capacity_rps: float | None = None  # given instead of calibrated (a production figure, a bench)
 
 
 class SteadyStateError(RunError):
@@ -80,8 +83,10 @@ class ScenarioRunner:
         settings: RunSettings | None = None,
         weights: Weights | None = None,
         artifacts: Path | None = None,
+        load: LoadPlan | None = None,
     ) -> None:
-        """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology."""
+        """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology;
+        `load` is the steady load every window of every scenario runs under (None: no load)."""
         self.topology = topology
         self.controller = controller
         self.plugin = plugin
@@ -91,6 +96,7 @@ class ScenarioRunner:
         self.settings = settings or RunSettings()
         self.weights = weights or Weights()
         self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
+        self.load = load
 
     async def run(self, scenario: Scenario) -> ScenarioResult:
         result = ScenarioResult(
@@ -101,6 +107,7 @@ class ScenarioRunner:
             status="completed",
             started_at=time.time(),
             affected=self.topology.features_affected_by(scenario.target),
+            exercises=list(scenario.exercises),
         )
         clock = Clock()
         log = SampleLog(clock, self.bus, scenario.name)
@@ -152,6 +159,10 @@ class ScenarioRunner:
                 metrics or contextlib.nullcontext(),
                 load or contextlib.nullcontext(),
             ):
+                if load is not None:  # the steady window (the baseline) is measured under the load
+                    self._phase(scenario, log, "load")
+                    await load.begin()
+                    load.begin_steady()
                 self._phase(scenario, log, "steady")
                 await self._await_steady(scenario, log, [f for f in probes if not f.startswith(HEALTH)])
 
@@ -159,8 +170,6 @@ class ScenarioRunner:
                 self._phase(scenario, log, "workload")
                 for writer in writers:
                     writer.start()
-                if load is not None:
-                    await load.begin(max(s.load_baseline_s, scenario.steady_state.window * s.time_scale))
                 await asyncio.sleep(min(1.0, s.probe_interval_s * 2))
                 for writer in writers:
                     if writer.writer.ephemeral:
@@ -192,17 +201,30 @@ class ScenarioRunner:
         result.score = self._score(scenario, result, log, counts)
 
     def _load(self, scenario: Scenario, result: ScenarioResult) -> LoadSession | None:
-        if scenario.workload.load is None:
+        plan = self.load
+        if plan is None:
             return None
+        if scenario.workload.load is not None:  # the scenario's own share of the capacity
+            fraction = scenario.workload.load.fraction
+            if fraction <= 0:
+                return None
+            if plan.capacity_rps:
+                rate = round(plan.capacity_rps * fraction, 1)
+                plan = dataclasses.replace(
+                    plan,
+                    fraction=fraction,
+                    rate_rps=rate,
+                    max_in_flight=max(1, math.ceil(rate * plan.request_timeout_s)),
+                )
         scale = self.settings.time_scale
         out_dir = self.artifacts or Path(tempfile.mkdtemp(prefix="chaosgate-load-"))
         return LoadSession(
-            scenario.workload.load,
+            plan,
             result,
             host=self.gateway_url,
             out_dir=out_dir / f"locust-{scenario.name}-{int(result.started_at)}",
             workers=self.settings.locust_workers,
-            expected_s=self.settings.load_baseline_s
+            expected_s=self.settings.settle_s
             + scenario.steady_state.window * scale
             + scenario.fault_window * scale
             + scenario.recovery.timeout,
@@ -442,15 +464,18 @@ class ScenarioRunner:
                 health[name] = Health.DOWN
         obs = Observations(
             target=scenario.target,
-            affected=frozenset(result.affected),
+            broken=frozenset(result.affected),
+            soft=frozenset(self.topology.features_soft_on(scenario.target)),
             baseline={f: log.samples(f, "steady") for f in features},
             during={f: during(f) for f in features},
             health=health,
             writers=counts,
+            writer_covers={n: frozenset(w.covers) for n, w in self.topology.writers.items()},
             expect=scenario.expect,
             recovery_s=result.recovery_s,
             recovery_target_s=scenario.recovery.target,
             recovery_timeout_s=scenario.recovery.timeout,
+            fast_fail_s=self.topology.scoring.fast_fail,
         )
         scored = score(obs, self.weights)
         return ScoreRecord(
@@ -458,16 +483,20 @@ class ScenarioRunner:
             isolation=scored.isolation,
             isolation_label=scored.isolation_label,
             unhealthy_unaffected=list(scored.unhealthy_unaffected),
+            broken=list(scored.broken),
+            must_survive=list(scored.must_survive),
             cascade_label=scored.cascade_label,
             cascaded=list(scored.cascaded),
             cascaded_share=scored.cascaded_share,
             data=scored.data,
             data_label=scored.data_label,
             behaviour=dict(scored.behaviour),
+            behaviour_shares={f: dict(v) for f, v in scored.behaviour_shares.items()},
             expected={f: FailBehaviour.expected(o) for f, o in scenario.expect.items()},
             behaviour_match=scored.behaviour_match,
             recovery=scored.recovery,
             components=dict(scored.components),
+            weights=dict(scored.weights),
         )
 
 

@@ -50,6 +50,7 @@ class Label(StrEnum):
     YES = "YES"
     PARTIAL = "PARTIAL"
     NO = "NO"
+    NA = "n/a"  # not measured: left out of the weights
 
 
 class Health(StrEnum):
@@ -132,15 +133,22 @@ class Observations:
     """Everything the runner measured for one scenario, as the scorer needs it."""
 
     target: str
-    affected: frozenset[str]  # features that depend on the target
-    baseline: Mapping[str, Sequence[Sample]]  # feature -> steady-state samples
-    during: Mapping[str, Sequence[Sample]]  # feature -> samples while the faults were active
+    broken: frozenset[str]  # features that hard-depend on the target: they may fail, but must fail well
+    baseline: Mapping[str, Sequence[Sample]]  # feature -> steady-state samples (under the same load)
+    during: Mapping[str, Sequence[Sample]]  # feature -> samples wholly inside the active fault window
     health: Mapping[str, Health]  # component (other than target) -> worst state
     writers: Mapping[str, WriterCounts]
     expect: Mapping[str, Outcome]
     recovery_s: float | None  # None: not back to baseline within the timeout
     recovery_target_s: float
     recovery_timeout_s: float
+    soft: frozenset[str] = frozenset()  # must-survive features that soft-depend on the target
+    writer_covers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # writer -> features
+    fast_fail_s: float = math.inf  # a rejection slower than this is an error, not a clean failure
+
+    @property
+    def must_survive(self) -> list[str]:
+        return sorted(f for f in self.baseline if f not in self.broken)
 
 
 @dataclass(frozen=True)
@@ -152,79 +160,105 @@ class Weights:
     recovery: float = 0.15
 
 
+# How each outcome of a broken feature scores when it is not the expected one (rules v2): a success
+# (served or degraded) is what users want; a clean fast rejection is failing well; an error is worse;
+# a hang, which holds a user and a worker for the whole timeout, is worst. Without an `expect`, any
+# success or clean rejection is failing well.
+OUTCOME_VALUE: Mapping[ProbeOutcome, float] = {
+    ProbeOutcome.SERVED: 0.8,
+    ProbeOutcome.DEGRADED: 0.8,
+    ProbeOutcome.REJECTED: 0.6,
+    ProbeOutcome.ERROR: 0.2,
+    ProbeOutcome.HANG: 0.0,
+}
+
+
 @dataclass(frozen=True)
 class ScenarioScore:
-    isolation: float
+    isolation: float | None  # None: n/a (no must-survive feature was probed)
     isolation_label: Label
     unhealthy_unaffected: tuple[str, ...]
+    broken: tuple[str, ...]
+    must_survive: tuple[str, ...]
     cascaded_share: float
     cascade_label: Label
     cascaded: tuple[str, ...]
-    data: float
+    data: float | None  # None: n/a (no ledger writer covered a broken feature)
     data_label: Label
-    behaviour: Mapping[str, FailBehaviour]  # affected feature -> observed
-    behaviour_match: float
+    behaviour: Mapping[str, FailBehaviour]  # broken feature -> dominant outcome (shown, not scored)
+    behaviour_shares: Mapping[str, Mapping[str, float]]  # broken feature -> outcome -> time share
+    behaviour_match: float | None  # None: n/a (no broken feature was probed during the fault)
     mismatches: tuple[str, ...]
     recovery: float
     recovery_s: float | None
-    readiness: float  # 0..100
-    components: Mapping[str, float] = field(default_factory=dict)
+    readiness: float  # 0..100 over the measured dimensions
+    components: Mapping[str, float | None] = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=dict)  # the weights that counted
 
 
 def score(obs: Observations, weights: Weights = Weights()) -> ScenarioScore:
-    """Apply the product rules of ARCHITECTURE.md to one scenario's observations."""
-    isolation, unhealthy = _isolation(obs)
+    """Apply the product rules (version 2) of ARCHITECTURE.md to one scenario's observations."""
+    isolation, unhealthy = _containment(obs)
     cascaded_share, cascade_label, cascaded = _cascade(obs)
     data, data_label = _data(obs)
-    behaviour, match, mismatches = _behaviour(obs)
+    behaviour, shares, match, mismatches = _behaviour(obs)
     recovery = _recovery(obs)
-    parts = {
+    parts: dict[str, float | None] = {
         "isolation": isolation,
         "cascade": 1.0 - cascaded_share,
         "data": data,
         "fail_behaviour": match,
         "recovery": recovery,
     }
-    readiness = (
-        100
-        * (
-            weights.isolation * parts["isolation"]
-            + weights.cascade * parts["cascade"]
-            + weights.data * parts["data"]
-            + weights.fail_behaviour * parts["fail_behaviour"]
-            + weights.recovery * parts["recovery"]
-        )
-        / (weights.isolation + weights.cascade + weights.data + weights.fail_behaviour + weights.recovery)
-    )
+    counted = {k: getattr(weights, k) for k, v in parts.items() if v is not None}
+    total = sum(counted.values())
+    readiness = 100 * sum(w * (parts[k] or 0.0) for k, w in counted.items()) / total if total > 0 else 0.0
     return ScenarioScore(
         isolation=isolation,
-        isolation_label=Label.YES if isolation >= 1.0 else Label.PARTIAL if isolation >= 0.5 else Label.NO,
+        isolation_label=_isolation_label(isolation),
         unhealthy_unaffected=unhealthy,
+        broken=tuple(sorted(f for f in obs.broken if f in obs.baseline)),
+        must_survive=tuple(obs.must_survive),
         cascaded_share=cascaded_share,
         cascade_label=cascade_label,
         cascaded=cascaded,
         data=data,
         data_label=data_label,
         behaviour=behaviour,
+        behaviour_shares=shares,
         behaviour_match=match,
         mismatches=mismatches,
         recovery=recovery,
         recovery_s=obs.recovery_s,
         readiness=round(readiness, 1),
         components=parts,
+        weights=counted,
     )
 
 
-def _isolation(obs: Observations) -> tuple[float, tuple[str, ...]]:
-    unaffected = sorted(f for f in obs.baseline if f not in obs.affected)
-    if not unaffected:
-        return 1.0, ()  # nothing could have been isolated: no penalty
-    unhealthy = tuple(
-        f
-        for f in unaffected
-        if not FeatureStats.of(obs.during.get(f, ())).healthy_against(FeatureStats.of(obs.baseline[f]))
-    )
-    return (len(unaffected) - len(unhealthy)) / len(unaffected), unhealthy
+def _isolation_label(isolation: float | None) -> Label:
+    if isolation is None:
+        return Label.NA
+    return Label.YES if isolation >= 1.0 else Label.PARTIAL if isolation >= 0.5 else Label.NO
+
+
+def _containment(obs: Observations) -> tuple[float | None, tuple[str, ...]]:
+    """Share of must-survive features that stayed healthy; degraded counts as success only for a
+    feature that soft-depends on the target (anything else should not even notice the fault)."""
+    survivors = obs.must_survive
+    if not survivors:
+        return None, ()
+    unhealthy = []
+    for feature in survivors:
+        during = list(obs.during.get(feature, ()))
+        if feature not in obs.soft:
+            during = [
+                Sample(ProbeOutcome.ERROR, s.latency_s) if s.outcome is ProbeOutcome.DEGRADED else s
+                for s in during
+            ]
+        if not FeatureStats.of(during).healthy_against(FeatureStats.of(obs.baseline[feature])):
+            unhealthy.append(feature)
+    return (len(survivors) - len(unhealthy)) / len(survivors), tuple(unhealthy)
 
 
 def _cascade(obs: Observations) -> tuple[float, Label, tuple[str, ...]]:
@@ -236,29 +270,69 @@ def _cascade(obs: Observations) -> tuple[float, Label, tuple[str, ...]]:
     return share, (Label.PARTIAL if bad else Label.NO), bad
 
 
-def _data(obs: Observations) -> tuple[float, Label]:
+def _data(obs: Observations) -> tuple[float | None, Label]:
+    """Jepsen-style over every writer; n/a when no writer covered a feature the fault touches (broken,
+    or soft-dependent: degraded writes must be durable too) and none lost anything (an unmeasured
+    dimension is never a perfect one)."""
     durable_lost = sum(w.lost for w in obs.writers.values() if not w.ephemeral)
     ephemeral_lost = sum(w.lost for w in obs.writers.values() if w.ephemeral)
     if durable_lost:
         return 0.0, Label.YES
     if ephemeral_lost:
         return 0.5, Label.PARTIAL
+    covering = [
+        name
+        for name, counts in obs.writers.items()
+        if counts.acknowledged and obs.writer_covers.get(name, frozenset()) & (obs.broken | obs.soft)
+    ]
+    if not covering:
+        return None, Label.NA
     return 1.0, Label.NO
 
 
-def _behaviour(obs: Observations) -> tuple[dict[str, FailBehaviour], float, tuple[str, ...]]:
-    observed: dict[str, FailBehaviour] = {}
-    for feature in sorted(obs.affected | set(obs.expect)):
+def _outcome_of(sample: Sample, fast_fail_s: float) -> ProbeOutcome:
+    if sample.outcome is ProbeOutcome.REJECTED and sample.latency_s > fast_fail_s:
+        return ProbeOutcome.ERROR  # a slow rejection is not failing well
+    return sample.outcome
+
+
+def _behaviour(
+    obs: Observations,
+) -> tuple[dict[str, FailBehaviour], dict[str, dict[str, float]], float | None, tuple[str, ...]]:
+    """Each broken feature over the whole active window, by time share (rules v2)."""
+    dominant: dict[str, FailBehaviour] = {}
+    shares: dict[str, dict[str, float]] = {}
+    values: dict[str, float] = {}
+    for feature in sorted(obs.broken | set(obs.expect)):
         samples = obs.during.get(feature, ())
-        if samples:
-            dominant, _ = Counter(s.outcome for s in samples).most_common(1)[0]
-            observed[feature] = FailBehaviour.of(dominant)
-    if not obs.expect:
-        return observed, 1.0, ()
+        if not samples:
+            continue
+        outcomes = Counter(_outcome_of(s, obs.fast_fail_s) for s in samples)
+        total = sum(outcomes.values())
+        shares[feature] = {o.value: round(n / total, 3) for o, n in outcomes.most_common()}
+        dominant[feature] = FailBehaviour.of(outcomes.most_common(1)[0][0])
+        want = obs.expect.get(feature)
+        values[feature] = sum(n * _value(o, want) for o, n in outcomes.items()) / total
     mismatches = tuple(
-        f for f, want in sorted(obs.expect.items()) if observed.get(f) is not FailBehaviour.expected(want)
+        f
+        for f, want in sorted(obs.expect.items())
+        if f in dominant and dominant[f] is not FailBehaviour.expected(want)
     )
-    return observed, (len(obs.expect) - len(mismatches)) / len(obs.expect), mismatches
+    if not values:
+        return dominant, shares, None, mismatches
+    return dominant, shares, sum(values.values()) / len(values), mismatches
+
+
+def _value(outcome: ProbeOutcome, want: Outcome | None) -> float:
+    if want is None:
+        return (
+            1.0
+            if outcome in (ProbeOutcome.SERVED, ProbeOutcome.DEGRADED, ProbeOutcome.REJECTED)
+            else (OUTCOME_VALUE[outcome])
+        )
+    if outcome.value == want.value:
+        return 1.0
+    return OUTCOME_VALUE[outcome]
 
 
 def _recovery(obs: Observations) -> float:
@@ -270,11 +344,3 @@ def _recovery(obs: Observations) -> float:
     if span <= 0:
         return 0.0
     return max(0.0, 1.0 - (obs.recovery_s - obs.recovery_target_s) / span)
-
-
-def overall(readiness_and_weight: Sequence[tuple[float, float]]) -> float:
-    """Weighted mean readiness over scenarios (weight 0..10); 0 when every weight is 0."""
-    total = sum(weight for _, weight in readiness_and_weight)
-    if total <= 0:
-        return 0.0
-    return round(sum(readiness * weight for readiness, weight in readiness_and_weight) / total, 1)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from chaosgate.durations import Duration
 from chaosgate.errors import Location, ValidationError
 from chaosgate.yamlio import YamlDocument, load_yaml, validate
 
@@ -80,8 +81,40 @@ class RequestProbeSpec(Strict):
 
 
 class Feature(Strict):
+    """A thing users do. `depends_on` are hard dependencies (expanded through the services' hard
+    links); `soft` names components it should keep working without (perhaps degraded), even where
+    a service's link would make them hard."""
+
     depends_on: list[str] = Field(min_length=1)
+    soft: list[str] = Field(default_factory=list)
     probe: RequestProbeSpec | None = None  # else the probe plugin's flow for this feature
+
+
+class WriterSpec(Strict):
+    """A ledger writer (the probe plugin's, by name) and the features whose writes it checks: data
+    loss is measured (not n/a) when a writer covers a feature the fault breaks."""
+
+    covers: list[str] = Field(min_length=1)
+
+
+class Calibration(Strict):
+    """How capacity is measured: open-loop steps of offered load, each held `step` seconds."""
+
+    steps: list[Annotated[float, Field(gt=0, le=20_000)]] = Field(
+        default_factory=lambda: [20.0, 40.0, 60.0, 90.0, 120.0, 160.0, 200.0, 250.0], min_length=1
+    )
+    step: Duration = 4.0
+    reuse: Duration = 6 * 3600.0  # a calibration of the same stack and profile younger than this is reused
+
+
+class LoadSettings(Strict):
+    """The steady load every window of every scenario runs under (ARCHITECTURE.md, rules v2)."""
+
+    locustfile: str  # relative to chaos.yaml
+    fraction: float = Field(0.5, gt=0, le=1.0)  # of the calibrated capacity
+    users: int = Field(10, ge=1, le=1000)  # Locust users sharing the arrivals (each its own account)
+    request_timeout: Duration = 10.0  # a load request is abandoned after this (bounds in-flight time)
+    calibration: Calibration = Calibration()
 
 
 class Weights(Strict):
@@ -96,6 +129,7 @@ class Weights(Strict):
 
 class Scoring(Strict):
     weights: Weights = Weights()
+    fast_fail: float = Field(1.5, gt=0, le=60)  # a rejection slower than this (s) counts as an error
 
 
 class ProbeSettings(Strict):
@@ -168,6 +202,10 @@ class Topology(Strict):
     features: dict[str, Feature] = Field(default_factory=dict)
     probes: ProbeSettings = ProbeSettings()
     scoring: Scoring = Scoring()
+    writers: dict[str, WriterSpec] = Field(default_factory=dict)
+    load: LoadSettings | None = None  # None: scenarios run without load (not recommended)
+    profiles: list[str] = Field(default_factory=lambda: ["baseline", "hardened"], min_length=1)
+    claims: str | None = None  # a file of a report's claims per scenario, relative to chaos.yaml
 
     _source: Path = PrivateAttr(default=Path("chaos.yaml"))
 
@@ -177,6 +215,14 @@ class Topology(Strict):
     def source(self) -> Path:
         """The file this topology was loaded from (used to resolve relative paths)."""
         return self._source
+
+    def check_profile(self, profile: str) -> None:
+        """`profile` must be one of the target's profiles (`profiles`), else a ValidationError."""
+        if profile not in self.profiles:
+            raise ValidationError(
+                f"profile {profile!r} is not one of the target's profiles; valid: {', '.join(self.profiles)}",
+                Location(self.source, 0, "profiles"),
+            )
 
     def default_run_dir(self) -> Path:
         """`run_dir` relative to the config file's directory."""
@@ -268,8 +314,9 @@ class Topology(Strict):
             for part in self.service_defaults.command
         ]
 
-    def dependencies_of(self, component: str) -> set[str]:
-        """Everything `component` needs, transitively, through services' hard (non-soft) links."""
+    def dependencies_of(self, component: str, *, skip: frozenset[str] = frozenset()) -> set[str]:
+        """Everything `component` needs, transitively, through services' hard (non-soft) links,
+        never entering the components in `skip`."""
         seen: set[str] = set()
         stack = [component]
         while stack:
@@ -278,22 +325,42 @@ class Topology(Strict):
             if service is None:
                 continue
             for dep in service.links:
-                if dep not in service.soft and dep not in seen:
+                if dep not in service.soft and dep not in seen and dep not in skip:
                     seen.add(dep)
                     stack.append(dep)
         return seen
 
     def feature_dependencies(self, feature: str) -> set[str]:
-        """The components a feature needs: its `depends_on` plus their transitive hard links."""
+        """The components a feature hard-depends on: its `depends_on` plus their transitive hard
+        links, less what the feature names `soft`."""
+        spec = self.features[feature]
+        skip = frozenset(spec.soft)
         needs: set[str] = set()
-        for component in self.features[feature].depends_on:
+        for component in spec.depends_on:
             needs.add(component)
-            needs |= self.dependencies_of(component)
+            needs |= self.dependencies_of(component, skip=skip)
         return needs
 
+    def feature_soft_dependencies(self, feature: str) -> set[str]:
+        """Components the feature uses but should survive without: its own `soft` names and the
+        soft links of the services it needs (and what those need), less its hard dependencies."""
+        hard = self.feature_dependencies(feature)
+        soft = set(self.features[feature].soft)
+        for component in hard:
+            service = self.services.get(component)
+            if service is not None:
+                soft |= set(service.soft)
+        for component in list(soft):
+            soft |= self.dependencies_of(component)
+        return soft - hard
+
     def features_affected_by(self, component: str) -> list[str]:
-        """Features that depend (transitively) on `component`."""
+        """Features that hard-depend (transitively) on `component`: the ones a fault on it breaks."""
         return [name for name in self.features if component in self.feature_dependencies(name)]
+
+    def features_soft_on(self, component: str) -> list[str]:
+        """Features that only soft-depend on `component`: they must survive a fault on it."""
+        return [name for name in self.features if component in self.feature_soft_dependencies(name)]
 
     def proxies_config(self) -> list[dict[str, Any]]:
         """The proxies.json the fault proxy is started with: one enabled proxy per link."""
@@ -377,11 +444,19 @@ def check_references(topology: Topology, doc: YamlDocument) -> None:
             doc.location("gateway"),
         )
     for name, feature in topology.features.items():
-        for i, dep in enumerate(feature.depends_on):
-            if dep not in components:
+        for key in ("depends_on", "soft"):
+            for i, dep in enumerate(getattr(feature, key)):
+                if dep not in components:
+                    raise ValidationError(
+                        f"{dep!r} is no store or service; valid: {_names(components)}",
+                        doc.location("features", name, key, i),
+                    )
+    for name, writer in topology.writers.items():
+        for i, feature_name in enumerate(writer.covers):
+            if feature_name not in topology.features:
                 raise ValidationError(
-                    f"{dep!r} is no store or service; valid: {_names(components)}",
-                    doc.location("features", name, "depends_on", i),
+                    f"{feature_name!r} is no feature; valid: {_names(topology.features)}",
+                    doc.location("writers", name, "covers", i),
                 )
     try:
         topology.start_levels()

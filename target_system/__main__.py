@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = Settings.from_env({**os.environ, "SC_SERVICE": service})
     app = load_factory(SERVICES[service])(settings)
+    # Worker count, concurrency limit and listen backlog are uvicorn's defaults in every profile (one
+    # process, limit_concurrency=None, backlog=2048): no hardening switch acts on them.
     uvicorn.run(
         app,
         host=settings.host,

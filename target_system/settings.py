@@ -1,7 +1,8 @@
 """Settings of one SecureConnect service process, read once from the environment.
 
 The launcher sets, for every service: `SC_SERVICE`, `SC_HOST`, `SC_PORT`, `SC_PROFILE`
-(`baseline` | `hardened`, default hardened), `SC_SWITCHES` (`name=on|off,...`), `SC_JWT_SECRET`,
+(`baseline` | `reported` | `verified` | `hardened`, default hardened; see `switches.py`),
+`SC_SWITCHES` (`name=on|off,...`), `SC_JWT_SECRET`,
 `SC_RUN_DIR`, and the service's links: `SC_REDIS_URL`, `SC_SQL_DSN`, `SC_MESSAGES_DSN`,
 `SC_AUTH_URL`, `SC_CHAT_URL`, `SC_VIDEO_URL`, `SC_STORAGE_URL`, `SC_PUSH_URL`, `SC_PUSH_PROVIDER_URL`,
 `SC_OBJECT_STORE_URL`.
@@ -12,13 +13,18 @@ Tunables (each overridable by `SC_<NAME>`, e.g. `SC_REQUEST_TIMEOUT=2.5`; durati
 | --- | --- | --- |
 | SC_REQUEST_TIMEOUT | 5.0 | request timeout middleware (REQUEST_TIMEOUT) |
 | SC_STORE_TIMEOUT | 1.0 | per call to SQL, Redis or the message store (STORE_TIMEOUTS) |
-| SC_POOL_SIZE | 10 | SQL pool size per store (POOL_LIMITS) |
-| SC_POOL_ACQUIRE_TIMEOUT | 1.0 | wait for a pooled SQL connection before 503 (POOL_LIMITS) |
-| SC_BASELINE_POOL_SIZE | 40 | SQL pool size with POOL_LIMITS off ("large", as the reports found it) |
+| SC_POOL_SIZE | 10 | SQL pool size per store, every profile (asyncpg `create_pool` default max_size) |
+| SC_POOL_ACQUIRE_TIMEOUT | 1.0 | wait for a pooled SQL connection before 503 (POOL_LIMITS; off: forever) |
+| SC_REDIS_TIMEOUT | 3.0 | Redis dial/read/write timeout with STORE_TIMEOUTS off (the unfixed `cfg.Timeout`) |
+| SC_MESSAGE_STORE_RETRIES | 3 | message-store retries on errors, every profile (unfixed gocql policy) |
+| SC_MESSAGE_STORE_RETRY_MIN | 0.1 | first retry's backoff, doubling, +-50% jitter (gocql's Min default) |
+| SC_MESSAGE_STORE_RETRY_MAX | 10.0 | cap of one backoff sleep (gocql's Max default) |
 | SC_BREAKER_FAIL_MAX | 5 | consecutive backend failures that open the gateway breaker |
 | SC_BREAKER_RESET | 5.0 | time the breaker stays open before a half-open trial |
 | SC_PROXY_TIMEOUT | 3.0 | gateway -> backend call timeout (PROXY_TIMEOUTS) |
 | SC_WS_CAP | 200 | WebSocket connections per process; per backend at the gateway (WS_CAP) |
+| SC_LEGACY_WS_CAP | 1000 | WebSockets per chat/video process with WS_CAP off (the unfixed handlers' cap) |
+| SC_LEGACY_WS_BUFFER | 1000 | messages queued per chat socket with WS_CAP off (the unfixed send channel) |
 | SC_RATE_LIMIT | 20000 | requests per client key per window; high by default so the bench is not throttled |
 | SC_RATE_LIMIT_WINDOW | 60 | fixed rate-limit window |
 | SC_RATE_LIMIT_CHECK_TIMEOUT | 0.05 | bound on the Redis rate-limit check (STORE_TIMEOUTS) |
@@ -59,11 +65,16 @@ class Tunables:
     store_timeout: float = 1.0
     pool_size: int = 10
     pool_acquire_timeout: float = 1.0
-    baseline_pool_size: int = 40
+    redis_timeout: float = 3.0
+    message_store_retries: int = 3
+    message_store_retry_min: float = 0.1
+    message_store_retry_max: float = 10.0
     breaker_fail_max: int = 5
     breaker_reset: float = 5.0
     proxy_timeout: float = 3.0
     ws_cap: int = 200
+    legacy_ws_cap: int = 1000
+    legacy_ws_buffer: int = 1000
     rate_limit: int = 20000
     rate_limit_window: int = 60
     rate_limit_check_timeout: float = 0.05

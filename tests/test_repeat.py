@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chaosgate.repeat import GateOn, apply, gated_index, summarise
+from chaosgate.gate import GatePolicy, decide
+from chaosgate.repeat import GateOn, gated_index, summarise
 from chaosgate.result import RunResult, ScenarioResult, ScoreRecord
 from chaosgate.scoring import Label
 
@@ -44,7 +45,8 @@ def run_of(*scenarios: ScenarioResult) -> RunResult:
 def test_worst_gating_judges_the_lowest_run() -> None:
     runs = [scored("a", 90), scored("a", 60), scored("a", 80)]
     assert gated_index(runs, GateOn.WORST) == 1
-    result = apply(run_of(*runs), repeat=3, gate_on=GateOn.WORST, min_score=70)
+    result = run_of(*runs)
+    decide(result, GatePolicy(min_score=70, repeat=3, gate_on=GateOn.WORST))
     assert result.gate is not None and not result.gate.passed
     assert result.overall == 60
 
@@ -53,20 +55,23 @@ def test_quantiles_pick_the_run_that_share_of_repetitions_reaches() -> None:
     runs = [scored("a", r) for r in (95, 50, 90, 85, 80, 92, 88, 91, 89, 93)]
     assert runs[gated_index(runs, GateOn.P90)].score.readiness == 80  # type: ignore[union-attr]
     assert runs[gated_index(runs, GateOn.P50)].score.readiness == 90  # type: ignore[union-attr]
-    result = apply(run_of(*runs), repeat=10, gate_on=GateOn.P90, min_score=80)
+    result = run_of(*runs)
+    decide(result, GatePolicy(min_score=80, repeat=10, gate_on=GateOn.P90))
     assert result.gate is not None and result.gate.passed
 
 
 def test_an_aborted_repetition_is_worse_than_any_score() -> None:
     runs = [scored("a", 40), scored("a", 0, status="aborted"), scored("a", 99)]
     assert gated_index(runs, GateOn.WORST) == 1
-    result = apply(run_of(*runs), repeat=3, gate_on=GateOn.WORST, min_score=None)
+    result = run_of(*runs)
+    decide(result, GatePolicy(min_score=None, repeat=3, gate_on=GateOn.WORST))
     assert result.gate is not None and not result.gate.passed
 
 
 def test_spread_per_dimension_and_every_repetition_kept() -> None:
     runs = [scored("a", 80), scored("a", 100), scored("b", 70), scored("b", 70)]
-    result = apply(run_of(*runs), repeat=2, gate_on=GateOn.WORST, min_score=None)
+    result = run_of(*runs)
+    decide(result, GatePolicy(min_score=None, repeat=2, gate_on=GateOn.WORST))
     assert result.repeat is not None and len(result.scenarios) == 4
     a = result.repeat.scenarios["a"].dimensions["readiness"]
     assert (a.mean, a.min, a.max, a.stdev) == (90, 80, 100, 10)

@@ -1,9 +1,10 @@
-"""The scoring rules of ARCHITECTURE.md, checked on hand-made observations with known answers."""
+"""The scoring rules (version 2) of ARCHITECTURE.md, checked on hand-made observations with known answers."""
 
 from __future__ import annotations
 
 import pytest
 
+from chaosgate.gate import overall
 from chaosgate.scenario.models import Outcome
 from chaosgate.scoring import (
     FailBehaviour,
@@ -14,7 +15,6 @@ from chaosgate.scoring import (
     ProbeOutcome,
     Sample,
     WriterCounts,
-    overall,
     percentile,
     score,
 )
@@ -29,7 +29,7 @@ def samples(outcome: ProbeOutcome, latency_s: float, n: int = 100) -> list[Sampl
 def observations(**overrides: object) -> Observations:
     base: dict[str, object] = dict(
         target="redis",
-        affected=frozenset({"auth.login"}),
+        broken=frozenset({"auth.login"}),
         baseline={"auth.login": samples(SERVED, 0.010), "chat.history": samples(SERVED, 0.020)},
         during={"auth.login": samples(ProbeOutcome.DEGRADED, 0.015), "chat.history": samples(SERVED, 0.022)},
         health={"auth": Health.OK, "chat": Health.OK, "gateway": Health.OK},
@@ -38,6 +38,7 @@ def observations(**overrides: object) -> Observations:
                 attempted={"a", "b"}, acknowledged={"a", "b"}, read_back={"a", "b"}
             )
         },
+        writer_covers={"chat.messages": frozenset({"auth.login"})},
         expect={"auth.login": Outcome.DEGRADED},
         recovery_s=2.0,
         recovery_target_s=5.0,
@@ -102,14 +103,97 @@ def test_data_loss_follows_the_set_checker() -> None:
     assert (ephemeral.data, ephemeral.data_label) == (0.5, Label.PARTIAL)
 
 
-def test_fail_behaviour_is_the_dominant_outcome_compared_with_expect() -> None:
+def test_fail_behaviour_is_scored_by_time_share_not_by_the_dominant_outcome() -> None:
     mixed = samples(ProbeOutcome.REJECTED, 0.01, 60) + samples(ProbeOutcome.HANG, 5.0, 40)
     result = score(observations(during={"auth.login": mixed, "chat.history": samples(SERVED, 0.02)}))
-    assert result.behaviour["auth.login"] is FailBehaviour.FAIL_CLOSED
-    assert result.behaviour_match == 0.0
+    assert result.behaviour["auth.login"] is FailBehaviour.FAIL_CLOSED  # still shown
+    assert result.behaviour_shares["auth.login"] == {"rejected": 0.6, "hang": 0.4}
+    # expected degraded: rejected 0.6 of the time (worth 0.6), hung 0.4 (worth 0)
+    assert result.behaviour_match == pytest.approx(0.6 * 0.6)
     assert result.mismatches == ("auth.login",)
     hangs = samples(ProbeOutcome.HANG, 5.0)
     assert score(observations(during={"auth.login": hangs})).behaviour["auth.login"] is FailBehaviour.UNCLEAN
+
+
+def test_a_hang_scores_below_an_error_below_a_clean_rejection_below_the_expected_outcome() -> None:
+    def match(outcome: ProbeOutcome, latency_s: float = 0.01) -> float:
+        result = score(observations(during={"auth.login": samples(outcome, latency_s)}, fast_fail_s=1.0))
+        assert result.behaviour_match is not None
+        return result.behaviour_match
+
+    assert match(ProbeOutcome.DEGRADED) == 1.0  # the expected outcome
+    assert 1.0 > match(ProbeOutcome.REJECTED) > match(ProbeOutcome.ERROR) > match(ProbeOutcome.HANG, 2.0)
+    assert match(ProbeOutcome.HANG, 2.0) == 0.0
+    # a rejection that took longer than the fast-fail limit is not failing well
+    assert match(ProbeOutcome.REJECTED, 1.5) == match(ProbeOutcome.ERROR)
+
+
+def test_every_broken_feature_hanging_can_no_longer_score_85() -> None:
+    hung = score(
+        observations(
+            broken=frozenset({"auth.login", "chat.history"}),
+            during={
+                "auth.login": samples(ProbeOutcome.HANG, 2.0),
+                "chat.history": samples(ProbeOutcome.HANG, 2.0),
+            },
+            expect={},
+        )
+    )
+    rejected = score(
+        observations(
+            broken=frozenset({"auth.login", "chat.history"}),
+            during={
+                "auth.login": samples(ProbeOutcome.REJECTED, 0.01),
+                "chat.history": samples(ProbeOutcome.REJECTED, 0.01),
+            },
+            expect={},
+        )
+    )
+    assert hung.isolation is None and hung.isolation_label is Label.NA  # nothing must survive here
+    assert hung.behaviour_match == 0.0 and rejected.behaviour_match == 1.0
+    assert hung.readiness < rejected.readiness
+    assert hung.readiness < 85
+
+
+def test_unmeasured_dimensions_are_na_and_left_out_of_the_weights() -> None:
+    uncovered = score(observations(writer_covers={}))  # the only writer covers no broken feature
+    assert (uncovered.data, uncovered.data_label) == (None, Label.NA)
+    assert "data" not in uncovered.weights and uncovered.components["data"] is None
+    assert uncovered.readiness == 100.0  # every measured dimension is perfect; n/a is not counted
+    lossy_uncovered = score(
+        observations(
+            writer_covers={},
+            during={"auth.login": samples(ProbeOutcome.HANG, 2.0), "chat.history": samples(SERVED, 0.02)},
+        )
+    )
+    # with data n/a, the hang weighs 0.15 of 0.75, not 0.15 of 1.0
+    assert lossy_uncovered.readiness == pytest.approx(100 * 0.60 / 0.75)
+    no_writer = score(observations(writers={}))
+    assert no_writer.data_label is Label.NA
+    nothing_broken_probed = score(observations(during={"chat.history": samples(SERVED, 0.02)}))
+    assert nothing_broken_probed.behaviour_match is None
+
+
+def test_hard_dependents_are_broken_and_soft_dependents_must_survive() -> None:
+    degraded_login = {
+        "auth.login": samples(ProbeOutcome.DEGRADED, 0.01),
+        "chat.history": samples(SERVED, 0.02),
+    }
+    # auth.login hard-depends on the target: it is broken, judged by fail behaviour only
+    hard = score(observations(during=degraded_login))
+    assert hard.broken == ("auth.login",) and hard.must_survive == ("chat.history",)
+    assert hard.isolation == 1.0
+    # auth.login only soft-depends on the target: it must survive, and degraded counts as success
+    soft = score(observations(broken=frozenset(), soft=frozenset({"auth.login"}), during=degraded_login))
+    assert soft.must_survive == ("auth.login", "chat.history")
+    assert soft.isolation == 1.0
+    # a feature that does not depend on the target at all must not even be degraded
+    unrelated = score(observations(broken=frozenset(), soft=frozenset(), during=degraded_login))
+    assert unrelated.isolation == 0.5 and unrelated.unhealthy_unaffected == ("auth.login",)
+    # a soft dependent that fails closed breaks containment
+    failing = {"auth.login": samples(ProbeOutcome.REJECTED, 0.01), "chat.history": samples(SERVED, 0.02)}
+    closed = score(observations(broken=frozenset(), soft=frozenset({"auth.login"}), during=failing))
+    assert closed.isolation == 0.5 and closed.isolation_label is Label.PARTIAL
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -12,8 +13,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from chaosgate.errors import RunError
+from chaosgate.load.plan import ENV_GAUGE_DIR
 from chaosgate.load.stats import AGGREGATED, HistoryRow, read_history
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -37,9 +42,11 @@ class LocustRun:
     out_dir: Path
     workers: int = 0
     locustfile: Path = LOCUSTFILE
+    environment: dict[str, str] = field(default_factory=dict)  # for the Locust processes (open-loop plan)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started_at: float = 0.0
     stopped_at: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds the Locust processes used, read just before they were stopped
 
     @property
     def prefix(self) -> Path:
@@ -58,6 +65,8 @@ class LocustRun:
 
     def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.out_dir.glob("openloop-*.json"):  # an earlier run's gauges must not count
+            stale.unlink(missing_ok=True)
         common = [
             "--headless",
             "-u", str(self.users),
@@ -93,8 +102,14 @@ class LocustRun:
         log = (self.out_dir / f"{name}.log").open("wb")
         # Its own session: a signal to the harness's group never reaches Locust half-way, and
         # stop() signals exactly these processes by pid.
+        env = {**os.environ, **self.environment, ENV_GAUGE_DIR: str(self.out_dir)}
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
         log.close()
         self._processes.append(process)
@@ -102,16 +117,46 @@ class LocustRun:
     def history(self) -> list[HistoryRow]:
         return read_history(self.history_path)
 
+    def gauges(self) -> list[dict[str, Any]]:
+        """What each open-loop Locust process last wrote (chaosgate.load.openloop.Gauge.snapshot)."""
+        found = []
+        for path in sorted(self.out_dir.glob("openloop-*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                found.append(json.loads(path.read_text()))
+        return found
+
+    def exited(self) -> bool:
+        """Whether every Locust process has ended (on its own, or stopped)."""
+        return all(process.poll() is not None for process in self._processes)
+
+    def _read_cpu(self) -> float:
+        total = 0.0
+        for process in self._processes:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(process.pid).cpu_times()
+                total += times.user + times.system
+        return total
+
     async def ready(self, timeout_s: float = 45.0) -> None:
-        """Until every user is spawned and requests are counted; RunError if Locust exits or stalls."""
+        """Until every user has spawned and load flows; RunError if Locust exits or stalls.
+
+        An open-loop locustfile (chaosgate.load.openloop) says so itself: every user has tried its
+        setup and arrivals have begun. Any other: the stats history counts every user and requests.
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             master = self._processes[0]
             if master.poll() is not None:
                 raise RunError(f"Locust exited early ({master.returncode}); see {self.out_dir}/*.log")
-            rows = [r for r in self.history() if r.name == AGGREGATED]
-            if rows and rows[-1].users >= self.users and rows[-1].requests > 0:
-                return
+            gauges = self.gauges()
+            if gauges:
+                started = sum(int(g.get("users_started", 0)) for g in gauges)
+                if started >= self.users and sum(int(g.get("arrivals", 0)) for g in gauges) > 0:
+                    return
+            else:
+                rows = [r for r in self.history() if r.name == AGGREGATED]
+                if rows and rows[-1].users >= self.users and rows[-1].requests > 0:
+                    return
             await asyncio.sleep(0.25)
         raise RunError(f"Locust did not spawn {self.users} users within {timeout_s:g}s; see {self.out_dir}")
 
@@ -121,6 +166,7 @@ class LocustRun:
             return
         if not self.stopped_at:
             self.stopped_at = time.time()
+        self.cpu_s = max(self.cpu_s, self._read_cpu())
         for process in self._processes:
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -22,6 +22,7 @@ class HistoryRow:
     p95_ms: float | None  # Locust's rolling (10 s) p95 at that second
     requests: int  # cumulative
     failures: int  # cumulative
+    mean_ms: float = 0.0  # cumulative: the mean response time of all `requests` so far
 
 
 def _number(text: str | None) -> float | None:
@@ -57,6 +58,7 @@ def read_history(path: Path) -> list[HistoryRow]:
                     p95_ms=_number(row.get("95%")),
                     requests=int(requests),
                     failures=int(_number(row.get("Total Failure Count")) or 0),
+                    mean_ms=_number(row.get("Total Average Response Time")) or 0.0,
                 )
             )
     return rows
@@ -82,23 +84,40 @@ def read_totals(path: Path, seconds: float) -> dict[str, EndpointLoad]:
     return totals
 
 
-def _cumulative(rows: Sequence[HistoryRow], at: float) -> tuple[int, int]:
-    """(requests, failures) counted by `at`: the last row written by then, else nothing yet."""
+def _cumulative(rows: Sequence[HistoryRow], at: float) -> HistoryRow | None:
+    """The last row written by `at`, else None (nothing counted yet)."""
     before = [r for r in rows if r.at <= at]
-    return (before[-1].requests, before[-1].failures) if before else (0, 0)
+    return before[-1] if before else None
 
 
-def _endpoint(rows: Sequence[HistoryRow], start: float, end: float) -> EndpointLoad:
-    r0, f0 = _cumulative(rows, start)
-    r1, f1 = _cumulative(rows, end)
+@dataclass(frozen=True)
+class Span:
+    """One endpoint (or all) over a span of time, with the mean latency Little's law needs."""
+
+    load: EndpointLoad
+    mean_ms: float | None  # of the requests that completed within the span
+
+    @property
+    def in_flight(self) -> float | None:
+        """Little's law: requests in flight on average = completion rate × mean latency."""
+        return None if self.mean_ms is None else round(self.load.rps * self.mean_ms / 1000, 2)
+
+
+def _span(rows: Sequence[HistoryRow], start: float, end: float) -> Span:
+    first, last = _cumulative(rows, start), _cumulative(rows, end)
+    r0, f0, m0 = (first.requests, first.failures, first.mean_ms) if first else (0, 0, 0.0)
+    r1, f1, m1 = (last.requests, last.failures, last.mean_ms) if last else (0, 0, 0.0)
     inside = [r.p95_ms for r in rows if start <= r.at <= end + 1 and r.p95_ms]
     seconds = max(end - start, 1e-9)
-    return EndpointLoad(
+    # Locust's cumulative mean over n requests: the span's own mean is the difference of the sums.
+    mean_ms = max((m1 * r1 - m0 * r0) / (r1 - r0), 0.0) if r1 > r0 else None
+    load = EndpointLoad(
         requests=r1 - r0,
         failures=f1 - f0,
         rps=round((r1 - r0) / seconds, 2),
         p95_ms=max(inside) if inside else None,
     )
+    return Span(load=load, mean_ms=mean_ms)
 
 
 def cut_phases(
@@ -112,7 +131,8 @@ def cut_phases(
     for name, start, end in phases:
         if end <= start:
             continue
-        total = _endpoint(by_name.get(AGGREGATED, []), start, end)
+        span = _span(by_name.get(AGGREGATED, []), start, end)
+        total = span.load
         cut.append(
             PhaseLoad(
                 phase=name,
@@ -123,8 +143,9 @@ def cut_phases(
                 rps=total.rps,
                 failure_rate=round(total.failures / total.requests, 4) if total.requests else 0.0,
                 p95_ms=total.p95_ms,
+                in_flight=span.in_flight,
                 endpoints={
-                    key: _endpoint(endpoint_rows, start, end)
+                    key: _span(endpoint_rows, start, end).load
                     for key, endpoint_rows in sorted(by_name.items())
                     if key != AGGREGATED
                 },

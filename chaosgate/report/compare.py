@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from rich.table import Table
 
 from chaosgate.report.html import environment
-from chaosgate.report.view import fmt_score, verdict
+from chaosgate.report.view import NA, fmt_score, verdict
 from chaosgate.result import RunResult, ScenarioResult
 
-# The scored dimensions, as ScoreRecord.components names them, each on 0..1.
+# The scored dimensions, as ScoreRecord.components names them, each on 0..1 (None: n/a, no delta).
 DIMENSIONS = ("isolation", "cascade", "data", "fail_behaviour", "recovery")
 
 
@@ -94,15 +94,16 @@ def compare_runs(a: RunResult, b: RunResult, *, label_a: str = "", label_b: str 
     )
 
 
-def signed(change: float | None, *, scale: float = 1.0) -> str:
+def signed(change: float | None, *, scale: float = 1.0, missing: str = "—") -> str:
+    """A delta with its sign; `missing` when either side has no value (n/a for a dimension)."""
     if change is None:
-        return "—"
+        return missing
     value = change * scale
     return "±0" if abs(value) < 0.05 else f"{value:+.1f}"
 
 
-def _coloured(change: float | None, *, scale: float = 1.0) -> str:
-    text = signed(change, scale=scale)
+def _coloured(change: float | None, *, scale: float = 1.0, missing: str = "—") -> str:
+    text = signed(change, scale=scale, missing=missing)
     if change is None or text == "±0":
         return text
     return f"[green]{text}[/]" if change > 0 else f"[red]{text}[/]"
@@ -125,7 +126,7 @@ def comparison_table(cmp: Comparison) -> Table:
             fmt_score(s.readiness.a) if s.readiness.a is not None else s.status_a,
             fmt_score(s.readiness.b) if s.readiness.b is not None else s.status_b,
             _coloured(s.readiness.change),
-            *(_coloured(s.dimensions[d].change, scale=100) for d in DIMENSIONS),
+            *(_coloured(s.dimensions[d].change, scale=100, missing=NA) for d in DIMENSIONS),
         ]
         if any(x.switches for x in cmp.scenarios):
             cells.append(", ".join(s.switches))

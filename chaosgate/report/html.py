@@ -10,10 +10,15 @@ from markupsafe import Markup
 
 from chaosgate.report import charts
 from chaosgate.report.view import (
+    CLAIM_HEADINGS,
+    Component,
     SummaryRow,
+    claims_view,
+    components,
     fmt_recovery,
     fmt_score,
     fmt_time,
+    load_level,
     run_reasons,
     summary_row,
     verdict,
@@ -40,6 +45,7 @@ class BehaviourRow:
     expected: str
     observed: str
     match: bool | None  # None when the scenario expects nothing of the feature
+    shares: str  # each outcome's share of the active window, largest first
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class ScenarioView:
     recovery: str
     samples: int
     load: dict[str, Any] | None  # Locust figures (load_view), when the scenario ran load
+    components: list[Component]  # each dimension as weighed, n/a where not measured
 
 
 def environment() -> jinja2.Environment:
@@ -108,13 +115,41 @@ def behaviour_rows(s: ScenarioResult) -> list[BehaviourRow]:
                 expected=expected.value if expected else "—",
                 observed=observed.value if observed else "—",
                 match=None if expected is None else expected is observed,
+                shares=fmt_shares(sc.behaviour_shares.get(feature, {})),
             )
         )
     return rows
 
 
+def fmt_shares(shares: dict[str, float]) -> str:
+    """`hang 90% · served 10%`; — for a result recorded before shares were."""
+    ranked = sorted(shares.items(), key=lambda kv: -kv[1])
+    return " · ".join(f"{outcome} {share:.0%}" for outcome, share in ranked if share > 0) or "—"
+
+
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} ms"
+
+
+def _load_what(load: LoadRecord) -> str:
+    parts = [load.mode]
+    if load.target_rps is not None:
+        share = (
+            f" ({load.fraction:.0%} of {load.capacity_rps:.0f} rps capacity)"
+            if (load.fraction is not None and load.capacity_rps is not None)
+            else ""
+        )
+        parts.append(f"target {load.target_rps:.0f} rps{share}")
+    parts.append(f"{load.users} users")
+    if load.max_in_flight is not None:
+        parts.append(f"≤ {load.max_in_flight} in flight")
+    if load.workers:
+        parts.append(f"{load.workers} workers")
+    else:
+        parts.append(f"spawn rate {load.spawn_rate:g}/s")
+    if load.harness_cpu_share is not None:
+        parts.append(f"harness CPU {load.harness_cpu_share:.0%}")
+    return ", ".join(parts)
 
 
 def load_view(load: LoadRecord | None) -> dict[str, Any] | None:
@@ -128,6 +163,7 @@ def load_view(load: LoadRecord | None) -> dict[str, Any] | None:
             "rps": f"{p.rps:.1f}",
             "failures": f"{p.failures} ({p.failure_rate:.1%})",
             "p95": _ms(p.p95_ms),
+            "in_flight": "—" if p.in_flight is None else f"{p.in_flight:.1f}",
         }
         for p in load.phases
     ]
@@ -142,9 +178,8 @@ def load_view(load: LoadRecord | None) -> dict[str, Any] | None:
         }
         for name in names
     ]
-    workers = f", {load.workers} workers" if load.workers else ""
     return {
-        "what": f"{load.users} users, spawn rate {load.spawn_rate:g}/s{workers}",
+        "what": _load_what(load),
         "phases": phases,
         "phase_names": [p.phase for p in load.phases],
         "endpoints": endpoints,
@@ -163,6 +198,7 @@ def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
         recovery=fmt_recovery(s),
         samples=len(s.samples),
         load=load_view(s.load),
+        components=components(s.score) if s.score else [],
     )
 
 
@@ -186,6 +222,9 @@ def render_run(result: RunResult) -> str:
             reasons=result.gate.reasons if result.gate else [],
             rows=[v.row for v in views],
             scenarios=views,
+            load_level=load_level(result),
+            claims=claims_view(result),
+            claim_headings=CLAIM_HEADINGS,
             legend=outcome_legend(),
             no_data=charts.NO_DATA,
         )

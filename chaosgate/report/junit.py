@@ -6,7 +6,18 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 
-from chaosgate.report.view import fmt_score, run_reasons, scenario_reasons, verdict
+from chaosgate.report.view import (
+    claims_view,
+    fmt_isolation,
+    fmt_recovery,
+    fmt_score,
+    fmt_share,
+    load_level,
+    phase_load,
+    run_reasons,
+    scenario_reasons,
+    verdict,
+)
 from chaosgate.result import RunResult, ScenarioResult
 
 
@@ -29,8 +40,39 @@ def _testcase(result: RunResult, s: ScenarioResult) -> tuple[ET.Element, str]:
         kind = "failure"
     else:
         kind = "passed"
-    ET.SubElement(case, "system-out").text = f"readiness {readiness} (target {s.target}: {s.title})"
+    ET.SubElement(case, "system-out").text = _system_out(s, readiness)
     return case, kind
+
+
+def _system_out(s: ScenarioResult, readiness: str) -> str:
+    """What CI shows under a test case: readiness, each dimension (n/a where not measured), load, claim."""
+    lines = [f"readiness {readiness} (target {s.target}: {s.title})"]
+    if s.score is not None:
+        sc = s.score
+        lines.append(
+            f"isolation {fmt_isolation(sc)}; cascades {sc.cascade_label.value}; "
+            f"data loss {sc.data_label.value}; fail behaviour {fmt_share(sc.behaviour_match)}; "
+            f"recovery {fmt_recovery(s)}"
+        )
+    if s.load is not None and s.load.phases:
+        phases = "/".join(p.phase for p in s.load.phases)
+        lines.append(f"load rps/in flight ({phases}): {phase_load(s.load)}")
+    if s.claim is not None:
+        claim = s.claim
+        agreed = sum(claim.agreement.values())
+        lines.append(f"claim {claim.name!r} ({claim.source}): {agreed} of {len(claim.agreement)} agree")
+    return "\n".join(lines)
+
+
+def _claims_properties(result: RunResult) -> list[tuple[str, str]]:
+    claims = claims_view(result)
+    if claims is None:
+        return []
+    return [
+        ("claims_source", claims.source),
+        ("claims_overall", claims.overall.text),
+        ("claims_agreement", f"{claims.agreed} of {claims.compared} compared cells agree"),
+    ]
 
 
 def render_junit(result: RunResult) -> str:
@@ -56,6 +98,8 @@ def render_junit(result: RunResult) -> str:
         ("runtime", result.runtime),
         ("overall", fmt_score(result.overall)),
         ("verdict", verdict(result)),
+        ("load", " · ".join(load_level(result)) or "—"),
+        *_claims_properties(result),
     ):
         ET.SubElement(props, "property", name=name, value=value)
     for case, _ in cases:

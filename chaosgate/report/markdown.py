@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
-from chaosgate.report.view import fmt_score, summary_rows, verdict
+from chaosgate.report.view import (
+    CLAIM_HEADINGS,
+    ClaimsView,
+    claims_view,
+    fmt_score,
+    load_level,
+    summary_rows,
+    verdict,
+)
 from chaosgate.result import RunResult
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _claims(claims: ClaimsView) -> list[str]:
+    lines = [
+        f"### Claims beside measurements ({_cell(claims.source)})",
+        "",
+        "Each cell: the report's claim, what chaosgate measured, and whether they agree "
+        f"(readiness within ±{claims.tolerance:g} points).",
+        "",
+        "| scenario | " + " | ".join(CLAIM_HEADINGS.values()) + " |",
+        "| --- |" + " --- |" * len(CLAIM_HEADINGS),
+    ]
+    for row in claims.rows:
+        cells = [f"{row.scenario} ({row.name})", *(row.cells[d].text for d in CLAIM_HEADINGS)]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    lines += [
+        "",
+        f"**Overall: {claims.overall.text}** ({_cell(claims.overall_note)}). "
+        f"{claims.agreed} of {claims.compared} compared cells agree.",
+        "",
+    ]
+    return lines
 
 
 def render_markdown(result: RunResult) -> str:
@@ -19,14 +49,27 @@ def render_markdown(result: RunResult) -> str:
         f"**Overall readiness: {overall}** · **gate: {verdict(result)}** {mark}",
         "",
     ]
+    if level := load_level(result):
+        lines += ["Load: " + _cell(" · ".join(level)), ""]
     if result.gate and result.gate.reasons:
         lines += [f"- {_cell(r)}" for r in result.gate.reasons] + [""]
     lines += [
-        "| scenario | isolation | cascades | data loss | fail behaviour | recovery | readiness |",
-        "| --- | --- | --- | --- | --- | ---: | ---: |",
+        "| scenario | isolation | cascades | data loss | fail behaviour | recovery | readiness "
+        "| load rps/in flight |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: |",
     ]
     for r in summary_rows(result):
-        cells = [r.name, r.isolation, r.cascades, r.data_loss, r.behaviour, r.recovery, r.readiness]
+        behaviour = f"{r.behaviour_match} · {r.behaviour}" if r.ok else r.behaviour
+        cells = [r.name, r.isolation, r.cascades, r.data_loss, behaviour, r.recovery, r.readiness, r.load]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    lines += ["", "Backends: " + "; ".join(f"{role}: {what}" for role, what in result.backends.items()), ""]
+    lines += [
+        "",
+        "n/a: not measured, left out of the weights. Fail behaviour: the share of the fault scored as "
+        "failing well (a hang lowest), then each broken feature's dominant outcome. Load: achieved "
+        "rps/in flight per phase (baseline → fault → recovery).",
+        "",
+    ]
+    if (claims := claims_view(result)) is not None:
+        lines += _claims(claims)
+    lines += ["Backends: " + "; ".join(f"{role}: {what}" for role, what in result.backends.items()), ""]
     return "\n".join(lines)

@@ -36,7 +36,10 @@ def _fault_switches(fault: FaultRecord, target: str) -> tuple[str, ...]:
 
 
 def switches_for(scenario: ScenarioResult) -> list[str]:
-    """The switches a scenario exercises, in a stable order, without repeats."""
+    """The switches a scenario exercises, in a stable order, without repeats: its own `exercises`
+    list, or (for runs recorded before scenarios said so) what its faults suggest."""
+    if scenario.exercises:
+        return list(dict.fromkeys(scenario.exercises))
     faults: Iterable[FaultRecord] = scenario.faults
     found: dict[str, None] = {}
     for fault in faults:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaosgate.scenario.durations import Duration
+from chaosgate.durations import Duration
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -145,8 +145,10 @@ class Writer(StrEnum):
 
 
 class Load(Strict):
-    users: int = Field(..., ge=1, le=1000)
-    spawn_rate: float = Field(5.0, gt=0, le=1000)
+    """This scenario's share of the calibrated capacity, instead of chaos.yaml's `load.fraction`;
+    0 runs it without load."""
+
+    fraction: float = Field(..., ge=0, le=1)
 
 
 class Workload(Strict):
@@ -187,6 +189,9 @@ class Scenario(Strict):
     steady_state: SteadyState = SteadyState()
     stop: StopConditions = StopConditions()
     recovery: Recovery = Recovery()
+    # The target's hardening switches whose fix this scenario's faults exercise: what the regression
+    # matrix (bench/gate.py) and `compare --per-switch` credit a score difference to.
+    exercises: list[str] = Field(default_factory=list)
 
     @property
     def fault_window(self) -> float:

@@ -17,7 +17,7 @@ from rich.table import Table
 from chaosgate import compose
 from chaosgate.errors import Location, ValidationError
 from chaosgate.stack.compose_runtime import ComposeStack
-from chaosgate.stack.launcher import PROFILES, LocalStack, Observer, Phase, StackEvent, parse_switches
+from chaosgate.stack.launcher import LocalStack, Observer, Phase, StackEvent, parse_switches
 from chaosgate.stack.processes import follow, tail
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import Topology, load_topology
@@ -138,7 +138,7 @@ def stack_group() -> None:
 
 
 @stack_group.command("up")
-@click.option("--profile", type=click.Choice(PROFILES), default="hardened", show_default=True)
+@click.option("--profile", default="hardened", show_default=True, help="One of chaos.yaml's `profiles`.")
 @click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
 @click.option(
     "--timeout", default=30.0, show_default=True, help="Seconds to wait for each wave to be healthy."
@@ -160,6 +160,7 @@ def up(
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
     _refuse_remote(config, "up")
+    _topology(config).check_profile(profile)
     if _runtime(runtime, config) == "compose":
         composed = ComposeStack(_topology(config))
         # --timeout is per wave locally; compose waits for everything at once, and Cassandra is slow.

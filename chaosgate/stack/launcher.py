@@ -26,7 +26,7 @@ from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, 
 from chaosgate.topology import LOOPBACK, StoreKind, Topology
 
 PROXY = "proxy"
-PROFILES = ("baseline", "hardened")
+PROFILES = ("baseline", "hardened")  # the profiles every target has; chaos.yaml `profiles` may add more
 
 
 class Phase(StrEnum):
@@ -108,8 +108,8 @@ class LocalStack:
         grace: float = 10.0,
         observer: Observer | None = None,
     ) -> None:
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        if profile not in topology.profiles:
+            raise ValueError(f"profile must be one of {', '.join(topology.profiles)}, not {profile!r}")
         self.topology = topology
         self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()
         self.profile = profile
@@ -390,8 +390,8 @@ class LocalStack:
         env: Mapping[str, str] | None = None,
     ) -> None:
         """Restart only the services, with a new profile/switches/env; stores and proxy keep running."""
-        if profile is not None and profile not in PROFILES:
-            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        if profile is not None and profile not in self.topology.profiles:
+            raise ValueError(f"profile must be one of {', '.join(self.topology.profiles)}, not {profile!r}")
         with self.table.locked():
             self.table.reload()
             self._stop_services(self.services)

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from target_system.common.degraded import mark_degraded
 from target_system.common.metrics import ServiceMetrics
-from target_system.common.redis import RedisUnavailable, ResilientRedis
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
 from target_system.common.tokens import DEGRADED_REASON, LocalRevocations, blacklist_key, session_key
 from target_system.settings import Settings
 from target_system.switches import Switch
@@ -107,9 +107,9 @@ class AuthState:
             return self._degraded(op, local)
         try:
             return await remote()
-        except RedisUnavailable:
+        except RedisUnavailable as exc:
             if not self._fallback:
-                raise
+                raise fail_closed(exc) from exc
             return self._degraded(op, local)
 
     def _degraded(self, op: str, local: Callable[[], T]) -> T:

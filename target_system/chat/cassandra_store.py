@@ -77,7 +77,11 @@ class MessageStoreUnavailable(Unavailable):
 @dataclass(frozen=True, slots=True)
 class CassandraConfig:
     """Where the cluster is and how long to wait: `SC_CASSANDRA_HOSTS` (comma list), `_PORT`, `_KEYSPACE`,
-    `_RETRIES`; the query timeout is `store_timeout` when STORE_TIMEOUTS is on, else none."""
+    `_RETRIES`; the query timeout is `store_timeout` when STORE_TIMEOUTS is on, else none.
+
+    `max_retries` (driver-level, without backoff) defaults to 0: the unfixed code's 3 retries with
+    exponential backoff are done once for both message stores by the chat guard (`StorePolicy`), since
+    cassandra-driver's RetryPolicy cannot sleep between attempts."""
 
     hosts: tuple[str, ...] = ("127.0.0.1",)
     port: int = 9042
@@ -85,7 +89,7 @@ class CassandraConfig:
     replication_factor: int = 1
     query_timeout: float | None = 1.0
     connect_timeout: float = 5.0
-    max_retries: int = 1
+    max_retries: int = 0
     startup_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -104,7 +108,7 @@ class CassandraConfig:
             port=_int(environ, "SC_CASSANDRA_PORT", 9042),
             keyspace=environ.get("SC_CASSANDRA_KEYSPACE", "").strip() or "messages",
             query_timeout=tun.store_timeout if settings.switches.on(Switch.STORE_TIMEOUTS) else None,
-            max_retries=_int(environ, "SC_CASSANDRA_RETRIES", 1),
+            max_retries=_int(environ, "SC_CASSANDRA_RETRIES", 0),
             startup_timeout=tun.migrate_timeout,
         )
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import random
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -75,10 +77,25 @@ class RecentMessages:
 
 @dataclass(frozen=True, slots=True)
 class StorePolicy:
-    """How the guard treats the store: `timeout` None waits forever; `cache_fallback` reads from cache."""
+    """How the guard treats the store: `timeout` None waits forever; `cache_fallback` reads from cache.
+
+    `retries` store errors are retried with exponential backoff in every profile: the unfixed code
+    already had gocql's `ExponentialBackoffRetryPolicy{NumRetries: 3}` (chaos readiness analysis #2),
+    whose sleep is `retry_min * 2**(n-1)` +- `retry_min / 2`, capped at `retry_max` (gocql's defaults:
+    100 ms and 10 s). With a timeout, no retry starts after the deadline (gocql stops retrying once the
+    context is done). Retries only follow errors: a store that is slow but answers is waited for.
+    """
 
     timeout: float | None
     cache_fallback: bool
+    retries: int = 0
+    retry_min: float = 0.1
+    retry_max: float = 10.0
+
+    def backoff(self, retry: int) -> float:
+        """The sleep before retry number `retry` (1-based), jittered as gocql does."""
+        nap = self.retry_min * 2 ** (retry - 1) + random.uniform(-self.retry_min / 2, self.retry_min / 2)
+        return max(0.0, min(nap, self.retry_max))
 
 
 class GuardedMessageStore:
@@ -96,9 +113,28 @@ class GuardedMessageStore:
         self._metrics = metrics
         self._abandoned: set[asyncio.Future[Any]] = set()
 
-    async def _call(self, operation: Coroutine[Any, Any, T]) -> T:
+    async def _retrying(
+        self, operation: Callable[[], Awaitable[T]], deadline: float | None, retries: int
+    ) -> T:
+        retry = 0
+        while True:
+            try:
+                return await operation()
+            except Unavailable:
+                retry += 1
+                if retry > retries:
+                    raise
+                pause = self._policy.backoff(retry)
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    raise
+                self._metrics.store_retries.inc()
+                await asyncio.sleep(pause)
+
+    async def _call(self, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+        retries = self._policy.retries if retry else 0
         if self._policy.timeout is None:
-            return await operation
+            return await self._retrying(call, None, retries)
+        operation = self._retrying(call, time.monotonic() + self._policy.timeout, retries)
         # The call runs as its own task and is abandoned (not cancelled) at the deadline: cancelling an
         # asyncpg query waits for the server to acknowledge the cancel, which under a latency fault
         # is as slow as the query itself. The abandoned task ends on its own (the pool's timeouts).
@@ -124,7 +160,9 @@ class GuardedMessageStore:
         self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
     ) -> Appended:
         try:
-            appended = await self._call(self._store.append(conversation_id, sender_id, body, idempotency_key))
+            appended = await self._call(
+                lambda: self._store.append(conversation_id, sender_id, body, idempotency_key)
+            )
         except TimeoutError as exc:
             # A write cannot be served from cache: refuse cleanly so the client retries with its key.
             raise Unavailable("message store timed out") from exc
@@ -136,7 +174,7 @@ class GuardedMessageStore:
         self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
     ) -> tuple[HistoryPage, bool]:
         try:
-            page = await self._call(self._store.history(conversation_id, before=before, limit=limit))
+            page = await self._call(lambda: self._store.history(conversation_id, before=before, limit=limit))
         except Exception as exc:
             if not self._policy.cache_fallback:
                 if isinstance(exc, TimeoutError):
@@ -153,7 +191,7 @@ class GuardedMessageStore:
         self, conversation_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
     ) -> tuple[list[Message], bool]:
         try:
-            messages = await self._call(self._store.after(conversation_id, after=after, limit=limit))
+            messages = await self._call(lambda: self._store.after(conversation_id, after=after, limit=limit))
         except Exception as exc:
             if not self._policy.cache_fallback:
                 if isinstance(exc, TimeoutError):
@@ -167,4 +205,4 @@ class GuardedMessageStore:
         return messages, False
 
     async def ready(self) -> None:
-        await self._call(self._store.ready())
+        await self._call(self._store.ready, retry=False)  # a health check reports, it does not retry

@@ -15,6 +15,7 @@ class ChatMetrics:
 
     messages: Counter
     store_timeouts: Counter
+    store_retries: Counter
     history_cache_hits: Counter
     publish_failures: Counter
     ws_connections: Gauge
@@ -32,6 +33,9 @@ class ChatMetrics:
             messages=counter("chat_messages_total", "Messages stored (first sends, not retries)"),
             store_timeouts=counter(
                 "chat_message_store_timeouts_total", "Message-store calls that hit their timeout"
+            ),
+            store_retries=counter(
+                "chat_message_store_retries_total", "Message-store calls retried after a store error"
             ),
             history_cache_hits=counter(
                 "chat_history_cache_hits_total", "Reads answered from the in-process recent-messages cache"

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from target_system.common.degraded import mark_degraded
-from target_system.common.redis import ResilientRedis
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class Presence:
             await self._redis.set(presence_key(user_id), "1", ex=self.ttl)
         except Exception as exc:
             if not self._fail_open:
+                if isinstance(exc, RedisUnavailable):
+                    raise fail_closed(exc) from exc  # 500, as the unfixed presence repository answered
                 raise
             _log.info("presence heartbeat for %s skipped: %r", user_id, exc)
             mark_degraded("presence_unavailable")
@@ -52,6 +54,8 @@ class Presence:
             values = await self._redis.call("mget", lambda r: r.mget(keys))
         except Exception as exc:
             if not self._fail_open:
+                if isinstance(exc, RedisUnavailable):
+                    raise fail_closed(exc) from exc  # 500, as the unfixed presence repository answered
                 raise
             _log.info("presence lookup failed: %r", exc)
             mark_degraded("presence_unavailable")

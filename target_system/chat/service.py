@@ -35,25 +35,37 @@ class ChatPolicy:
 
     polling_fallback: bool  # a send with pub/sub down still succeeds (degraded)
     presence_fail_open: bool
-    ws_cap: int | None
+    ws_cap: int | None  # None: no cap
     send_queue_limit: int  # 0: unbounded
 
     @classmethod
     def from_settings(cls, settings: Settings, tunables: ChatTunables) -> ChatPolicy:
         on = settings.switches.on
+        # WS_CAP off is not "no limit": the unfixed handlers already rejected past 1000 connections and
+        # gave each client a 1000-message send channel (chaos readiness analysis, scenario #5).
+        legacy = settings.tunables
         return cls(
             polling_fallback=on(Switch.POLLING_FALLBACK),
             presence_fail_open=on(Switch.PRESENCE_FAIL_OPEN),
-            ws_cap=tunables.ws_cap if on(Switch.WS_CAP) else None,
-            send_queue_limit=tunables.send_queue_limit if on(Switch.WS_CAP) else 0,
+            ws_cap=tunables.ws_cap if on(Switch.WS_CAP) else legacy.legacy_ws_cap,
+            send_queue_limit=tunables.send_queue_limit if on(Switch.WS_CAP) else legacy.legacy_ws_buffer,
         )
 
 
 def message_store_policy(settings: Settings) -> StorePolicy:
-    """MESSAGE_CACHE: a timeout and the cache; STORE_TIMEOUTS alone: a timeout (503); neither: wait."""
+    """MESSAGE_CACHE: a timeout and the cache; STORE_TIMEOUTS alone: a timeout (503); neither: wait.
+
+    Every profile retries store errors (the unfixed gocql retry policy, see `StorePolicy`)."""
+    tun = settings.tunables
     cache = settings.switches.on(Switch.MESSAGE_CACHE)
     bounded = cache or settings.switches.on(Switch.STORE_TIMEOUTS)
-    return StorePolicy(timeout=settings.tunables.store_timeout if bounded else None, cache_fallback=cache)
+    return StorePolicy(
+        timeout=tun.store_timeout if bounded else None,
+        cache_fallback=cache,
+        retries=tun.message_store_retries,
+        retry_min=tun.message_store_retry_min,
+        retry_max=tun.message_store_retry_max,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ CLOSE_INTERNAL = 1011
 class ClientSocket:
     """The hub's handle on one WebSocket: `deliver` only enqueues; a writer task does the sending.
 
-    `queue_limit` 0 means unbounded (baseline: a slow consumer grows memory instead of being dropped).
+    `queue_limit` 0 means unbounded; a full queue drops the socket (WS_CAP on: `SC_CHAT_SEND_QUEUE`, off:
+    the unfixed code's 1000-message send channel, `SC_LEGACY_WS_BUFFER`).
     """
 
     def __init__(self, websocket: WebSocket, user_id: str, *, queue_limit: int) -> None:

@@ -93,6 +93,10 @@ class RateLimited(_StatusError):
     STATUS, CODE, MESSAGE = 429, "rate_limited", "too many requests"
 
 
+class BadGateway(_StatusError):
+    STATUS, CODE, MESSAGE = 502, "bad_gateway", "bad gateway"
+
+
 class Unavailable(_StatusError):
     STATUS, CODE, MESSAGE = 503, "unavailable", "a dependency is unavailable"
 

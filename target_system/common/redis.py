@@ -1,6 +1,10 @@
 """Redis as every service uses it: per-call timeouts and bounded jittered retries behind switches.
 
-- STORE_TIMEOUTS on: connect/socket timeouts and an overall per-call timeout (`store_timeout`).
+- Every profile: connect and socket (read/write) timeouts. The hardening verification report found them
+  in the unfixed Redis client (`DialTimeout`/`ReadTimeout`/`WriteTimeout: cfg.Timeout`), so they are
+  not a fix: with STORE_TIMEOUTS off they are `redis_timeout` (3 s, go-redis's default read timeout;
+  the reports do not give `cfg.Timeout`'s value) and no overall per-call bound applies.
+- STORE_TIMEOUTS on: connect/socket timeouts and an overall per-call timeout of `store_timeout`.
 - REDIS_RETRY on: up to `redis_retry_attempts` attempts with exponential backoff and full jitter
   (tenacity), capped at `redis_retry_cap` per sleep and at `store_timeout` in total (first attempt
   included, so a call that timed out is not retried), counted in
@@ -9,7 +13,11 @@
 
 Responses are decoded to `str` (`decode_responses=True`). redis-py's own retry (3 attempts with up to
 10 s of backoff by default since redis-py 6) is switched off so that the only retries are the ones the
-switch controls: baseline must behave like the reports found it.
+switch controls: baseline must behave like the reports found it (they found no Redis retry, although
+go-redis itself retries 3 times by default; see the README's differences from the reports).
+
+`fail_closed(exc)` is the answer of paths whose fallback switch is off: the unfixed repositories
+returned the Redis error to the handler, which answered 500 ("all protected routes return 500").
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_random_exponential
 
-from target_system.common.errors import Unavailable
+from target_system.common.errors import ServiceError, Unavailable
 from target_system.common.metrics import ServiceMetrics
 from target_system.settings import Settings
 from target_system.switches import Switch
@@ -64,6 +72,11 @@ class RedisUnavailable(Unavailable):
     MESSAGE = "redis is unavailable"
 
 
+def fail_closed(exc: RedisUnavailable) -> ServiceError:
+    """The 500 a Redis failure becomes where its fix (REDIS_FALLBACK, PRESENCE_FAIL_OPEN) is off."""
+    return ServiceError(500, "internal_error", f"internal error: {exc.message}"[:300])
+
+
 class ResilientRedis:
     """A `redis.asyncio.Redis` whose calls follow the STORE_TIMEOUTS and REDIS_RETRY switches."""
 
@@ -81,6 +94,7 @@ class ResilientRedis:
         self._timeout: float | None = (
             tun.store_timeout if settings.switches.on(Switch.STORE_TIMEOUTS) else None
         )
+        socket_timeout = self._timeout if self._timeout is not None else tun.redis_timeout
         self._retry = settings.switches.on(Switch.REDIS_RETRY)
         self._attempts = max(1, tun.redis_retry_attempts)
         self._retry_cap = tun.redis_retry_cap
@@ -96,8 +110,8 @@ class ResilientRedis:
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url or settings.redis_url,
             decode_responses=True,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
             retry=Retry(NoBackoff(), 0),
         )
 

@@ -1,8 +1,11 @@
 """SQL store access over an asyncpg pool, with the POOL_LIMITS and STORE_TIMEOUTS switches.
 
-- POOL_LIMITS on: at most `pool_size` connections and a bounded wait for one (`pool_acquire_timeout`);
-  a wait that runs out answers 503 and counts `db_pool_acquire_timeout_total{service,store}`.
-  Off: a large pool (`baseline_pool_size`) and unbounded waits, as the reports found it.
+- The pool holds at most `pool_size` connections in every profile: 10, asyncpg's `create_pool` default
+  (max_size=10), as the unfixed Go code kept pgxpool's default size. The size is not the fix.
+- POOL_LIMITS on: a bounded wait for a pooled connection (`pool_acquire_timeout`); a wait that runs
+  out answers 503 and counts `db_pool_acquire_timeout_total{service,store}`.
+  Off: asyncpg's default acquire (timeout=None): requests queue behind the pool forever, the reports'
+  "no connection limit handling".
 - STORE_TIMEOUTS on: every query and connect is bounded by `store_timeout`; a query that runs out
   answers 503 and counts `db_query_timeout_total{service,store}`.
 - An unreachable server answers 503 (`sql_unavailable`) whatever the switches.
@@ -75,7 +78,7 @@ class SqlStore:
         self.name = name
         self._service = metrics.service
         limited = settings.switches.on(Switch.POOL_LIMITS)
-        self._max_size = tun.pool_size if limited else tun.baseline_pool_size
+        self._max_size = tun.pool_size  # the same in every profile: only the acquire wait is the fix
         self._acquire_timeout: float | None = tun.pool_acquire_timeout if limited else None
         self._query_timeout: float | None = (
             tun.store_timeout if settings.switches.on(Switch.STORE_TIMEOUTS) else None

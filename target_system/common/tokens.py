@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from target_system.common.degraded import mark_degraded
 from target_system.common.errors import Unauthorized
 from target_system.common.metrics import ServiceMetrics
-from target_system.common.redis import RedisUnavailable, ResilientRedis
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
 from target_system.settings import Settings
 from target_system.switches import Switch
 
@@ -169,7 +169,7 @@ class Authenticator:
         ).labels(metrics.service, "verify")
 
     async def authenticate(self, token: str) -> CurrentUser:
-        """The user of `token`; else `Unauthorized`, or `RedisUnavailable` (Redis down, no fallback)."""
+        """The user of `token`; else `Unauthorized`, or a 500 (Redis down, REDIS_FALLBACK off)."""
         claims = self.codec.verify(token)
         if claims.jti in self.revocations:
             raise Unauthorized("token has been revoked", code="token_revoked")
@@ -180,9 +180,9 @@ class Authenticator:
                 "verify_token",
                 lambda p: (p.exists(blacklist_key(claims.jti)), p.exists(session_key(claims.session_id))),
             )
-        except RedisUnavailable:
+        except RedisUnavailable as exc:
             if not self._fallback:
-                raise
+                raise fail_closed(exc) from exc  # 500, as the unfixed middleware answered
             return self._degraded(claims, token)
         if revoked:
             raise Unauthorized("token has been revoked", code="token_revoked")

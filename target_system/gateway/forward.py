@@ -8,7 +8,13 @@ The client is aiohttp's: measured on this stack, httpx's connection pool costs f
   Off: no bound at all: a hung backend hangs the client, as the reports found it.
 - CIRCUIT_BREAKER on: one breaker per backend; 5xx answers, timeouts and connection errors count as
   failures; while open the gateway answers 503 `circuit_open` without calling the backend.
-- A backend that cannot be reached answers 503 `backend_unavailable` (a clean refusal).
+- A backend that cannot be reached answers 503 `backend_unavailable` (a clean refusal) with the
+  breaker fix; without it, a reverse proxy's plain 502 `bad_gateway`, as the reports found.
+- The connection pool is the same in every profile and has no connection cap (`limit=0`), as the
+  reports' gateway had: Go's `httputil.ReverseProxy` on `http.DefaultTransport` (MaxConnsPerHost 0,
+  unlimited). aiohttp's own default (`limit=100`, shared by every backend) would let one slow backend
+  take all 100 connections and queue the requests of the others, a cross-backend cascade that neither
+  the reports' gateway nor any fix has.
 
 Methods, headers (less hop-by-hop ones) and bodies pass through unchanged, both ways.
 """
@@ -23,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from yarl import URL
 
-from target_system.common.errors import GatewayTimeout, Unavailable
+from target_system.common.errors import BadGateway, GatewayTimeout, Unavailable
 from target_system.common.metrics import ServiceMetrics
 from target_system.gateway.breaker import CircuitBreaker
 from target_system.gateway.routes import Backend
@@ -52,6 +58,14 @@ class BackendUnavailable(Unavailable):
     MESSAGE = "backend is unavailable"
 
 
+class BackendUnreachable(BadGateway):
+    """The unfixed gateway's answer to a backend it cannot reach: a reverse proxy's plain 502 (as
+    Go's httputil.ReverseProxy gives and the reports found), not the breaker's clean 503."""
+
+    CODE = "bad_gateway"
+    MESSAGE = "backend could not be reached"
+
+
 class Forwarder:
     """Sends requests to backends; owns the pooled HTTP client and the breakers."""
 
@@ -62,6 +76,10 @@ class Forwarder:
             tun.proxy_timeout if settings.switches.on(Switch.PROXY_TIMEOUTS) else None
         )
         self.breakers: dict[str, CircuitBreaker] = {}
+        # With the breaker fix the gateway refuses cleanly (503); without it, a plain 502.
+        self._refusal: type[BackendUnavailable | BackendUnreachable] = (
+            BackendUnavailable if settings.switches.on(Switch.CIRCUIT_BREAKER) else BackendUnreachable
+        )
         if settings.switches.on(Switch.CIRCUIT_BREAKER):
             self.breakers = {
                 name: CircuitBreaker(
@@ -83,7 +101,7 @@ class Forwarder:
     async def start(self) -> None:
         """Open the pooled client (in the app's lifespan, so it lives on the server's loop)."""
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30.0, use_dns_cache=True),
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0, use_dns_cache=True),
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=False,  # bodies pass through as sent, content-encoding and all
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -111,7 +129,7 @@ class Forwarder:
             response = await self._send(backend, request)
             healthy = response.status_code < 500
             return response
-        except (GatewayTimeout, BackendUnavailable):
+        except (GatewayTimeout, BackendUnavailable, BackendUnreachable):
             healthy = False
             raise
         finally:
@@ -146,7 +164,7 @@ class Forwarder:
             ) from exc
         except aiohttp.ClientError as exc:
             self._unreachable.labels(self._service, backend.name).inc()
-            raise BackendUnavailable(f"backend {backend.name!r}: {type(exc).__name__}") from exc
+            raise self._refusal(f"backend {backend.name!r}: {type(exc).__name__}") from exc
 
     async def _exchange(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> Response:
         async with self.session.request(

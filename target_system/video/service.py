@@ -61,7 +61,10 @@ class VideoService:
                 interval=settings.tunables.cleanup_interval,
                 on_ended=notifier.call_changed,
             ),
-            gate=SocketGate(tunables.ws_cap if settings.switches.on(Switch.WS_CAP) else None),
+            # WS_CAP off: the unfixed signaling handler's own cap of 1000 (chaos readiness analysis #5).
+            gate=SocketGate(
+                tunables.ws_cap if settings.switches.on(Switch.WS_CAP) else settings.tunables.legacy_ws_cap
+            ),
         )
 
     async def start(self) -> None:

@@ -18,6 +18,11 @@ def stack_config(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFacto
     folder = tmp_path_factory.mktemp("config")
     data = local_stack.topology.model_dump(mode="json")
     data["run_dir"] = str(local_stack.run_dir)
+    source = local_stack.topology.source.parent
+    if data.get("load"):  # paths in chaos.yaml are relative to it: keep them pointing at the repository's
+        data["load"]["locustfile"] = str((source / data["load"]["locustfile"]).resolve())
+    if data.get("claims"):
+        data["claims"] = str((source / data["claims"]).resolve())
     (folder / "chaos.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (folder / "scenarios").symlink_to(ROOT / "scenarios")
     return folder / "chaos.yaml"

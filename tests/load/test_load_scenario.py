@@ -1,4 +1,5 @@
-"""A scenario with Locust load, end to end on the session stack: figures per phase land in result.json."""
+"""A scenario under the steady open-loop load, end to end on the session stack: the load level and its
+figures per phase land in result.json."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ faults:
     down: true
     duration: 10s
 workload:
-  load: {users: 5, spawn_rate: 5}
+  load: {fraction: 0.4}          # this scenario's own share of the capacity
 recovery: {target: 5s, timeout: 30s}
 """
 
@@ -36,7 +37,8 @@ def test_load_figures_per_phase_reach_result_json(local_stack: LocalStack, tmp_p
         topology=local_stack.topology,
         stack=local_stack,
         out_root=tmp_path / "reports",
-        settings=RunSettings(time_scale=0.3),
+        # A given capacity (as --capacity gives it): calibration has its own tests in this folder.
+        settings=RunSettings(time_scale=0.3, capacity_rps=100.0),
     )
 
     run = harness.run(scenarios)
@@ -44,9 +46,15 @@ def test_load_figures_per_phase_reach_result_json(local_stack: LocalStack, tmp_p
     saved = json.loads((tmp_path / "reports" / run.run_id / "result.json").read_text())
     load = saved["scenarios"][0]["load"]
     assert load is not None, saved["scenarios"][0]["message"]
+    assert load["mode"] == "open-loop"
+    assert (load["capacity_rps"], load["fraction"], load["target_rps"]) == (100.0, 0.4, 40.0)
+    assert load["max_in_flight"] >= 40  # Little's law: the rate times the longest a request may take
+    assert 0 < load["harness_cpu_share"] < 1
+    assert saved["capacity"]["rps"] == 100.0 and saved["capacity"]["reused"] is True
     assert [p["phase"] for p in load["phases"]] == ["baseline", "fault", "recovery"], load
     for phase in load["phases"]:
         assert phase["rps"] > 0, phase
+        assert phase["in_flight"] is not None, phase
         assert phase["endpoints"], phase
     sends = load["totals"].get("POST /v1/chat/conversations/[id]/messages")
     assert sends is not None, sorted(load["totals"])

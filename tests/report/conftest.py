@@ -2,6 +2,9 @@
 
 data/20261122-214145-4885  profile baseline, 7 scenarios completed, gate PASS
 data/20261122-213103-3d46  profile hardened, redis-down ended in error, gate FAIL
+data/20261201-101502-5c1a  scoring rules v2: the baseline run above rescored by hand with n/a dimensions
+                           (cockroach isolation, service-crash data), time shares, open-loop load against a
+                           reused capacity, push-outage added, and the seed claims (Claims.compare) beside it
 data/junit-10.xsd          the Surefire JUnit schema, from pytest's sdist (testing/example_scripts)
 """
 
@@ -17,6 +20,7 @@ from chaosgate.result import RunResult
 DATA = Path(__file__).parent / "data"
 BASELINE_ID = "20261122-214145-4885"
 HARDENED_ID = "20261122-213103-3d46"
+V2_ID = "20261201-101502-5c1a"
 
 
 def load(run_id: str) -> RunResult:
@@ -31,6 +35,11 @@ def baseline() -> RunResult:
 @pytest.fixture
 def hardened() -> RunResult:
     return load(HARDENED_ID)
+
+
+@pytest.fixture
+def v2() -> RunResult:
+    return load(V2_ID)
 
 
 @pytest.fixture

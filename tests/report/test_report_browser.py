@@ -184,3 +184,41 @@ def test_comparison_page_opens_offline(
     assert evaluate(devtools, "document.querySelectorAll('#deltas tbody tr').length") == len(
         baseline.scenarios
     )
+
+
+def test_v2_report_colours_labels_by_meaning_and_shows_the_claims(
+    devtools: DevTools, tmp_path: Path, v2: RunResult
+) -> None:
+    html = write_reports(v2, tmp_path / v2.run_id).html
+
+    assert open_page(devtools, html) == [html.as_uri()]
+
+    def colour(scenario: str, column: int) -> list[str]:
+        """The cell's text and its computed colour, as the reader sees it."""
+        return evaluate(  # type: ignore[no-any-return]
+            devtools,
+            f"""(() => {{
+              const row = [...document.querySelectorAll('#summary tbody tr')]
+                .find(r => r.cells[0].innerText === {json.dumps(scenario)});
+              const cell = row.cells[{column}];
+              return [cell.innerText, getComputedStyle(cell).color];
+            }})()""",
+        )
+
+    red, green, grey = "rgb(180, 35, 24)", "rgb(30, 125, 70)", "rgb(102, 112, 133)"
+    assert colour("cassandra-slow", 3) == ["YES", red]  # data was lost
+    assert colour("redis-flaky", 3) == ["NO", green]
+    assert colour("redis-flaky", 1) == ["YES 100%", green]  # isolation YES is the good one
+    assert colour("service-crash", 3) == ["n/a", grey]  # not measured: neutral
+    assert colour("cockroach-pool-exhaustion", 1) == ["n/a", grey]
+    claims = evaluate(
+        devtools, "[...document.querySelectorAll('#claims tbody tr')].map(r => r.cells[3].innerText)"
+    )
+    assert claims[0] == "claim PARTIAL, measured YES: disagrees"  # cassandra-slow's data loss
+    assert len(claims) == 6
+    assert "measured 61.2%: agrees" in evaluate(
+        devtools, "document.getElementById('claims-overall').innerText"
+    )
+    assert "open-loop" in evaluate(devtools, "document.getElementById('load-level').innerText")
+    # The wider summary and the claims table still fit a laptop screen's width.
+    assert evaluate(devtools, "document.documentElement.scrollWidth <= window.innerWidth")

@@ -54,10 +54,10 @@ def test_html_has_ledger_data_loss_and_expected_behaviour(baseline: RunResult) -
 
 
 def test_junit_validates_against_the_surefire_schema(
-    tmp_path: Path, baseline: RunResult, hardened: RunResult
+    tmp_path: Path, baseline: RunResult, hardened: RunResult, v2: RunResult
 ) -> None:
     schema = xmlschema.XMLSchema(DATA / "junit-10.xsd")
-    for result in (baseline, hardened):
+    for result in (baseline, hardened, v2):
         path = tmp_path / f"{result.run_id}.xml"
         path.write_text(render_junit(result), encoding="utf-8")
         schema.validate(path)
@@ -88,8 +88,10 @@ def test_junit_counts_errors_and_names_the_floors_a_scenario_misses(hardened: Ru
     assert schema.is_valid(ET.tostring(suite, encoding="unicode"))
 
 
-def test_summary_md_carries_the_numbers_of_result_json(baseline: RunResult, hardened: RunResult) -> None:
-    for result in (baseline, hardened):
+def test_summary_md_carries_the_numbers_of_result_json(
+    baseline: RunResult, hardened: RunResult, v2: RunResult
+) -> None:
+    for result in (baseline, hardened, v2):
         md = render_markdown(result)
         assert f"**Overall readiness: {result.overall:.1f}%**" in md
         assert ("gate: PASS" if result.gate and result.gate.passed else "gate: FAIL") in md
@@ -100,9 +102,12 @@ def test_summary_md_carries_the_numbers_of_result_json(baseline: RunResult, hard
                 assert s.status in row
                 continue
             assert f"| {s.score.readiness:.1f}% |" in row
-            assert f"| {s.recovery_s:.1f}s |" in row
+            assert f"| {s.recovery_s:.1f}s |" in row if s.recovery_s is not None else "| never |" in row
             assert f"| {s.score.data_label.value} |" in row
-            assert f"{s.score.isolation_label.value} {s.score.isolation:.0%}" in row
+            if s.score.isolation is None:
+                assert row.startswith(f"| {s.name} | n/a |")  # not measured: never shown as 100%
+            else:
+                assert f"{s.score.isolation_label.value} {s.score.isolation:.0%}" in row
 
 
 def test_write_reports_puts_the_three_files_next_to_result_json(tmp_path: Path, baseline: RunResult) -> None:

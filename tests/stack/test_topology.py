@@ -97,6 +97,39 @@ def test_soft_links_are_not_dependencies(tmp_path: Path) -> None:
     assert "redis" not in topology.feature_dependencies("read")
 
 
+def test_a_feature_can_name_a_dependency_soft(tmp_path: Path) -> None:
+    # `read` needs front -> api -> {redis, sql}; it names redis soft: a Redis fault must not break it.
+    text = GOOD.replace("read: {depends_on: [front]}", "read: {depends_on: [front], soft: [redis]}")
+    topology = load_topology(write(tmp_path, text))
+    assert topology.feature_dependencies("read") == {"front", "api", "sql"}
+    assert topology.features_affected_by("redis") == ["cache"]
+    assert topology.features_soft_on("redis") == ["read"]
+    assert topology.features_soft_on("sql") == []
+    # without the feature's word, only front's own soft link is soft, and api's hard one wins
+    plain = load_topology(write(tmp_path, GOOD))
+    assert plain.features_affected_by("redis") == ["read", "cache"]
+    assert plain.features_soft_on("redis") == []
+
+
+def test_soft_feature_dependency_and_writer_coverage_must_name_known_things(tmp_path: Path) -> None:
+    text = GOOD.replace("read: {depends_on: [front]}", "read: {depends_on: [front], soft: [redsi]}")
+    error = load_error(tmp_path, text)
+    assert error.location is not None and error.location.key == "features.read.soft[0]"
+    text = GOOD + "writers:\n  orders: {covers: [raed]}\n"
+    error = load_error(tmp_path, text)
+    assert error.location is not None and error.location.key == "writers.orders.covers[0]"
+    assert "read" in error.detail
+
+
+def test_profiles_are_the_targets_own(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, GOOD + "profiles: [baseline, hardened, audited]\n"))
+    topology.check_profile("audited")
+    with pytest.raises(ValidationError) as caught:
+        topology.check_profile("hardend")
+    assert "baseline, hardened, audited" in str(caught.value)
+    assert caught.value.location is not None and caught.value.location.key == "profiles"
+
+
 def test_port_offset_moves_every_port(tmp_path: Path) -> None:
     topology = load_topology(write(tmp_path, GOOD))
     moved = topology.with_port_offset(100)

@@ -9,6 +9,7 @@ import pytest
 
 from target_system.auth.state import AuthState, SessionRecord
 from target_system.common.degraded import begin_request, end_request
+from target_system.common.errors import ServiceError
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import RedisUnavailable, ResilientRedis
 from target_system.common.tokens import LocalRevocations
@@ -69,11 +70,14 @@ async def test_fallback_keeps_sessions_lockout_and_revocations_in_memory() -> No
 async def test_without_fallback_redis_errors_surface() -> None:
     state, metrics, redis = make_state("baseline")
     try:
-        with pytest.raises(RedisUnavailable) as failure:
+        # Fail-closed as the reports found it: the Redis error becomes a 500, not a clean 503.
+        with pytest.raises(ServiceError) as failure:
             await state.put_session("sid-1", SessionRecord("user-1", "hash", time.time() + 60))
-        assert failure.value.status == 503
-        with pytest.raises(RedisUnavailable):
+        assert failure.value.status == 500 and failure.value.code == "internal_error"
+        assert isinstance(failure.value.__cause__, RedisUnavailable)
+        with pytest.raises(ServiceError) as locked:
             await state.failed_attempts("a@b.co")
+        assert locked.value.status == 500
     finally:
         await redis.close()
     assert metrics.registry.get_sample_value("redis_retry_total", {"service": "auth", "op": "set"}) is None

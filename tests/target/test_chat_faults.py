@@ -3,7 +3,8 @@
 message store slow (latency on `cassandra`)  MESSAGE_CACHE on: cached history fast, degraded; off: waits
 Redis down (`redis` disabled)                POLLING_FALLBACK on: send 201 degraded; off: 5xx
                                              PRESENCE_FAIL_OPEN on: presence 200 degraded; off: 5xx
-too many WebSockets (chat cap 2)             WS_CAP on: close 1013 and counted; off: accepted
+too many WebSockets (chat cap 2)             WS_CAP on: close 1013 and counted; off: accepted up to the
+                                             unfixed code's own cap (1000, lowered to 3 here), then 1013
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def fallbacks_off(local_stack: LocalStack) -> Iterator[None]:
 
 @pytest.fixture(scope="class")
 def baseline(local_stack: LocalStack) -> Iterator[None]:
-    yield from _restart(local_stack, "baseline", SMALL_CAP, {})
+    yield from _restart(local_stack, "baseline", {**SMALL_CAP, "SC_LEGACY_WS_CAP": "3"}, {})
 
 
 @pytest.mark.usefixtures("fallbacks_off")
@@ -181,17 +182,24 @@ class TestSwitchedOff:
 
 @pytest.mark.usefixtures("baseline")
 class TestBaseline:
-    """Every switch off, as the reliability reports found the stack (chat's cap setting is 2, unused)."""
+    """Every switch off, as the reliability reports found the stack (chat's WS_CAP setting is 2, unused;
+    the unfixed code's own cap, 1000 by default, is lowered to 3)."""
 
-    def test_no_websocket_cap(self, pair: tuple[Account, Account], local_stack: LocalStack) -> None:
+    def test_only_the_unfixed_websocket_cap(
+        self, pair: tuple[Account, Account], local_stack: LocalStack
+    ) -> None:
         ada, bob = pair
         with (
             chat_socket(local_stack.gateway_url, ada),
             chat_socket(local_stack.gateway_url, bob),
             chat_socket(local_stack.gateway_url, ada) as third,
         ):
-            third.send('{"type": "ping"}')
+            third.send('{"type": "ping"}')  # past WS_CAP's 2: the switch is off
             next_event(third, "pong")
+            with connect(ws_url(local_stack.gateway_url, bob.token), open_timeout=10) as fourth:
+                with pytest.raises(ConnectionClosed) as closed:  # past the unfixed handler's cap
+                    fourth.recv(timeout=5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
     def test_history_waits_for_a_slow_message_store(
         self, gateway: httpx.Client, pair: tuple[Account, Account], proxy_reset: str
@@ -204,6 +212,23 @@ class TestBaseline:
         assert answer.status_code == 200, answer.text
         assert took >= SLOW_STORE_MS / 1000 * 0.9, f"baseline answered in {took:.2f}s: it did not wait"
         assert DEGRADED not in answer.headers
+
+    def test_message_store_errors_are_retried_three_times_with_backoff(
+        self,
+        gateway: httpx.Client,
+        pair: tuple[Account, Account],
+        proxy_reset: str,
+        local_stack: LocalStack,
+    ) -> None:
+        # The unfixed code's gocql ExponentialBackoffRetryPolicy{NumRetries: 3}: 100, 200, 400 ms (+-50 ms).
+        ada, bob = pair
+        conversation_id = new_conversation(gateway, ada, bob)
+        retried_before = _chat_metric(local_stack, "chat_message_store_retries_total")
+        proxy_post(proxy_reset, "/proxies/cassandra", {"enabled": False})
+        failed, took = _timed(lambda: send(gateway, ada, conversation_id, "store is down"))
+        assert failed.status_code == 503, failed.text
+        assert _chat_metric(local_stack, "chat_message_store_retries_total") == retried_before + 3
+        assert took >= 0.55, f"three backoffs should take at least 0.55 s, took {took:.2f}s"
 
     def test_a_send_fails_while_redis_is_down(
         self, gateway: httpx.Client, pair: tuple[Account, Account], proxy_reset: str

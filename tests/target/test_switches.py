@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from target_system.settings import Settings, Tunables
-from target_system.switches import Profile, Switch, Switches
+from target_system.switches import Profile, Switch, Switches, profile_switches
 
 EXPECTED = {
     "request_timeout",
@@ -34,6 +34,47 @@ def test_baseline_is_all_off_and_hardened_all_on() -> None:
     assert not any(Switches.resolve("baseline").as_dict().values())
     assert all(Switches.resolve("hardened").as_dict().values())
     assert Switches.resolve(Profile.HARDENED).profile is Profile.HARDENED
+
+
+def test_reported_is_exactly_the_hardening_reports_six_fixes() -> None:
+    # #1 DB/request timeouts, #2 and #5 cleanup jobs, #3 breaker, #4 proxy timeout, #6 Redis retry.
+    assert profile_switches("reported") == {
+        Switch.REQUEST_TIMEOUT,
+        Switch.STORE_TIMEOUTS,
+        Switch.CLEANUP_JOBS,
+        Switch.CIRCUIT_BREAKER,
+        Switch.PROXY_TIMEOUTS,
+        Switch.REDIS_RETRY,
+    }
+    assert Switches.resolve("REPORTED").enabled == profile_switches(Profile.REPORTED)
+    assert Switches.resolve("reported").profile is Profile.REPORTED
+
+
+def test_verified_has_none_of_the_six_fixes_in_place() -> None:
+    # The verification report's table: #2 partial (a method nothing calls), the rest not implemented.
+    assert profile_switches("verified") == frozenset()
+    assert Switches.resolve("verified", "redis_retry=on").enabled == {Switch.REDIS_RETRY}
+
+
+def test_every_profile_resolves_to_its_switches() -> None:
+    assert profile_switches("baseline") == frozenset()
+    assert profile_switches("hardened") == frozenset(Switch)
+    for profile in Profile:
+        assert Switches.resolve(profile).enabled == profile_switches(profile)
+
+
+def test_sc_profile_reported_reaches_the_settings() -> None:
+    settings = Settings.from_env({"SC_PROFILE": "reported", "SC_SWITCHES": "cleanup_jobs=off"})
+    assert settings.switches.profile is Profile.REPORTED
+    assert settings.switches.enabled == profile_switches("reported") - {Switch.CLEANUP_JOBS}
+
+
+def test_sizes_are_the_libraries_defaults_in_every_profile() -> None:
+    tun = Tunables()
+    assert tun.pool_size == 10  # asyncpg create_pool(max_size=10)
+    assert not hasattr(tun, "baseline_pool_size")
+    assert (tun.legacy_ws_cap, tun.legacy_ws_buffer) == (1000, 1000)  # the unfixed handlers' limits
+    assert (tun.message_store_retries, tun.message_store_retry_min) == (3, 0.1)  # gocql's policy
 
 
 def test_string_overrides_flip_single_switches() -> None:
@@ -74,8 +115,10 @@ def test_override_without_value_is_refused() -> None:
 
 
 def test_unknown_profile_lists_the_profiles() -> None:
-    with pytest.raises(ValueError, match="baseline, hardened"):
+    with pytest.raises(ValueError, match="baseline, reported, verified, hardened"):
         Switches.resolve("paranoid")
+    with pytest.raises(ValueError, match="valid profiles: baseline, reported, verified, hardened"):
+        profile_switches("paranoid")
 
 
 def test_switches_are_frozen() -> None:

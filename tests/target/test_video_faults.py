@@ -48,7 +48,7 @@ class Switcher:
         self.current = self.original
 
     def use(self, profile: str, env: dict[str, str]) -> None:
-        wanted = (profile, {}, env)
+        wanted: tuple[str, dict[str, bool], dict[str, str]] = (profile, {}, env)
         if wanted != self.current:
             httpx.post(f"{self.stack.proxy_api_url}/reset", timeout=5.0)
             self.stack.restart_services(profile=profile, switches={}, env=env)

@@ -1,0 +1,1 @@
+"""SecureConnect's Locust workload (`load.locustfile` in chaos.yaml); loaded only inside Locust processes."""
