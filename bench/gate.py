@@ -48,13 +48,15 @@ class Cell:
     exit_code: int | None = None
     overall: float | None = None
     readiness: dict[str, float | None] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
     capacity: float | None = None
     seconds: float = 0.0
     result: str = ""
 
 
 def ci_gate_flags() -> list[str]:
-    """The gate flags of the shipped CI job's `chaosgate run` line (--min-score, --floor ...)."""
+    """The gate the shipped CI job applies: the flags of its `chaosgate run` line (--min-score,
+    --floor ...), or, where it gives none, chaos.yaml's `gate` (what `chaosgate run` then uses)."""
     job = yaml.safe_load(CI_JOB.read_text(encoding="utf-8"))
     for step in job["jobs"]["chaos"]["steps"]:
         for line in str(step.get("run", "")).splitlines():
@@ -68,8 +70,16 @@ def ci_gate_flags() -> list[str]:
                     elif keep:
                         flags.append(word)
                         keep = False
-                return flags
+                return flags or config_gate_flags()
     raise SystemExit(f"{CI_JOB}: no `chaosgate run` line found")
+
+
+def config_gate_flags() -> list[str]:
+    gate = yaml.safe_load((ROOT / "chaos.yaml").read_text(encoding="utf-8")).get("gate") or {}
+    flags = ["--min-score", str(gate["min_score"])] if gate.get("min_score") is not None else []
+    for floor in gate.get("floors", []):
+        flags += ["--floor", floor]
+    return flags
 
 
 def scenarios_by_switch() -> dict[str, list[str]]:
@@ -113,9 +123,33 @@ def run(cell: Cell, out: Path, extra: list[str]) -> Cell:
     for scenario in data["scenarios"]:
         score = scenario.get("score") or {}
         cell.readiness[scenario["name"]] = score.get("readiness")
+        cell.weights[scenario["name"]] = float(scenario["weight"])
     verdict = "PASS" if cell.passed else "FAIL"
     print(f"   {verdict} overall {cell.overall} in {cell.seconds:.0f}s: {cell.readiness}", flush=True)
     return cell
+
+
+def split_gate(flags: list[str]) -> tuple[float | None, list[str]]:
+    """The gate's overall minimum, and its per-scenario floors as flags."""
+    min_score, floors = None, []
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        if flag == "--min-score":
+            min_score = float(value)
+        else:
+            floors += [flag, value]
+    return min_score, floors
+
+
+def overall_with(reference: Cell, replaced: Cell) -> float | None:
+    """The overall the CI job would see with `replaced`'s scenarios in place of the reference's:
+    a switch run covers only the scenarios that exercise it, so the overall minimum is judged on the
+    whole suite, the other scenarios at their hardened scores."""
+    scores = {**reference.readiness, **replaced.readiness}
+    weights = {**reference.weights, **replaced.weights}
+    if any(v is None for v in scores.values()):
+        return None
+    total = sum(weights[n] for n in scores)
+    return round(sum((scores[n] or 0.0) * weights[n] for n in scores) / total, 1) if total else None
 
 
 def fmt(value: float | None) -> str:
@@ -140,7 +174,7 @@ def main() -> int:
     exercised = scenarios_by_switch()
     wanted = [s for s in args.only.split(",") if s] or all_switches()
     began = time.monotonic()
-    print(f"CI gate flags (from {CI_JOB.relative_to(ROOT)}): {' '.join(gate)}", flush=True)
+    print(f"CI gate (examples/ci, chaos.yaml `gate`): {' '.join(gate)}", flush=True)
 
     subprocess.run([*CHAOSGATE, "stack", "down"], cwd=ROOT, capture_output=True, timeout=120)
     try:
@@ -153,15 +187,23 @@ def main() -> int:
             run(Cell(p, ["--all", "--profile", p, *gate]), out, extra) for p in profiles if p != "hardened"
         ]
         switch_cells: dict[str, Cell] = {}
+        min_score, floors = split_gate(gate)
         for switch in wanted:
             names = exercised.get(switch, [])
             if not names:
                 continue
             given = ["--capacity", f"{capacity:g}"] if capacity else []
             cell = Cell(
-                f"{switch}=off", [*names, "--profile", "hardened", "--switch", f"{switch}=off", *gate, *given]
+                f"{switch}=off",
+                [*names, "--profile", "hardened", "--switch", f"{switch}=off", *floors, *given],
             )
-            switch_cells[switch] = run(cell, out, extra)
+            run(cell, out, extra)
+            # The CI job runs every scenario: its overall minimum is judged on the whole suite.
+            suite = overall_with(hardened[0], cell)
+            if min_score is not None and (suite is None or suite < min_score):
+                cell.passed = False
+            cell.overall = suite
+            switch_cells[switch] = cell
     finally:
         subprocess.run([*CHAOSGATE, "stack", "down"], cwd=ROOT, capture_output=True, timeout=120)
 
@@ -191,12 +233,14 @@ def main() -> int:
 
     print()
     print("== Each switch off alone (hardened otherwise), on the scenarios that exercise it")
-    print(f"{'switch':<20}{'scenarios':<44}{'drop (spread)':<28}{'CI gate':>8}")
+    print("   (floors judged on the scenarios run; the overall minimum on the whole suite, the other")
+    print("    scenarios at hardened #1's scores)")
+    print(f"{'switch':<20}{'scenarios':<44}{'drop (spread)':<28}{'suite':>7}{'CI gate':>9}")
     caught = 0
     for switch in wanted:
         cell = switch_cells.get(switch)
         if cell is None:
-            print(f"{switch:<20}{'(no scenario exercises it: see README)':<44}{'':<28}{'—':>8}")
+            print(f"{switch:<20}{'(no scenario exercises it alone: README)':<44}{'':<28}{'':>7}{'—':>9}")
             continue
         drops = []
         for name, value in cell.readiness.items():
@@ -207,7 +251,8 @@ def main() -> int:
             drops.append(f"{statistics.fmean(known) - value:+.1f} ({spreads.get(name, 0):.1f})")
         caught += 0 if cell.passed else 1
         verdict = "FAIL" if not cell.passed else "pass"
-        print(f"{switch:<20}{', '.join(cell.readiness):<44}{'; '.join(drops):<28}{verdict:>8}")
+        names_run = ", ".join(cell.readiness)
+        print(f"{switch:<20}{names_run:<44}{'; '.join(drops):<28}{fmt(cell.overall):>7}{verdict:>9}")
 
     baseline = next((c for c in others if c.label == "baseline"), None)
     false_alarms = sum(1 for c in hardened if not c.passed)

@@ -241,9 +241,13 @@ class Harness:
         )
 
     def _capacity_key(self, locustfile: Path) -> str:
-        """Same stack, profile, switches and load definition → the same capacity."""
+        """Same stack (its topology as data, wherever chaos.yaml was written), load definition,
+        gateway, profile and switches → the same capacity."""
         digest = hashlib.sha256()
-        digest.update(self.topology.source.read_bytes())
+        stack = {"stores", "links", "services", "service_defaults", "gateway", "proxy", "runtime"}
+        digest.update(self.topology.model_dump_json(include=stack).encode())
+        if self.topology.load is not None:
+            digest.update(self.topology.load.model_dump_json(exclude={"locustfile"}).encode())
         digest.update(locustfile.read_bytes())
         digest.update(self.stack.gateway_url.encode())
         digest.update(self.stack.profile.encode())

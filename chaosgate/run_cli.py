@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from chaosgate.errors import Location, ValidationError
-from chaosgate.gate import FLOOR_HELP, GatePolicy, parse_floors
+from chaosgate.gate import FLOOR_HELP, Floor, GatePolicy, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.progress import ConsoleProgress, summary_table
 from chaosgate.repeat import GateOn, repeat_table
@@ -228,7 +228,11 @@ def run_command(
     paths = scenario_paths(topology, names, run_all)
     scenarios: list[Scenario] = load_scenarios(paths, topology)
     check_injectors(scenarios, paths)
-    floors = parse_floors(floor_items)
+    if min_score is None and not floor_items:  # the gate chaos.yaml ships, unless flags say otherwise
+        min_score = topology.gate.min_score
+        floors = gate_floors(topology)
+    else:
+        floors = parse_floors(floor_items)
     if topology.remote is None:
         topology.check_profile(profile)
     try:
@@ -274,6 +278,17 @@ def run_command(
     console.print(str(out / result.run_id / "index.html"), highlight=False, soft_wrap=True)
     if not result.gate.passed:
         raise click.exceptions.Exit(1)
+
+
+def gate_floors(topology: Topology) -> list[Floor]:
+    """chaos.yaml's `gate.floors`, each error naming its place there."""
+    floors: list[Floor] = []
+    for i, item in enumerate(topology.gate.floors):
+        try:
+            floors += parse_floors([item])
+        except ValidationError as exc:
+            raise ValidationError(exc.detail, Location(topology.source, 0, f"gate.floors[{i}]")) from None
+    return floors
 
 
 @click.command("list")

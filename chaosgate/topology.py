@@ -132,6 +132,13 @@ class Scoring(Strict):
     fast_fail: float = Field(1.5, gt=0, le=60)  # a rejection slower than this (s) counts as an error
 
 
+class GateSettings(Strict):
+    """The release gate `chaosgate run` applies when no --min-score or --floor is given."""
+
+    min_score: float | None = Field(None, ge=0, le=100)
+    floors: list[str] = Field(default_factory=list)  # as --floor takes them, e.g. isolation=yes
+
+
 class ProbeSettings(Strict):
     plugin: str | None = "secureconnect"  # entry point in `chaosgate.probes`; None: only declared probes
     interval: float = Field(0.5, gt=0, le=60)  # seconds between two samples of one probe
@@ -206,6 +213,7 @@ class Topology(Strict):
     load: LoadSettings | None = None  # None: scenarios run without load (not recommended)
     profiles: list[str] = Field(default_factory=lambda: ["baseline", "hardened"], min_length=1)
     claims: str | None = None  # a file of a report's claims per scenario, relative to chaos.yaml
+    gate: GateSettings = GateSettings()
 
     _source: Path = PrivateAttr(default=Path("chaos.yaml"))
 

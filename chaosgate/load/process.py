@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -21,8 +22,22 @@ from chaosgate.errors import RunError
 from chaosgate.load.plan import ENV_GAUGE_DIR
 from chaosgate.load.stats import AGGREGATED, HistoryRow, read_history
 
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STOP_WAIT_S = 15.0  # Locust writes its final CSV on SIGTERM; past this it is killed
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: a SIGTERM when the harness dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG, which follows the thread that forked: start() runs on the event loop's thread,
+    which lives as long as the run), so no load outlives its run; the watchdog cannot reach a process in its own
+    session, and --run-time alone would let it hammer the stack for minutes."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the harness died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -110,6 +125,7 @@ class LocustRun:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             env=env,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self._processes.append(process)

@@ -137,6 +137,22 @@ def test_baseline_gateway_waits_for_a_slow_backend_and_a_slow_redis(
                 assert json.loads(socket.recv(timeout=5))["type"] == "ready"
 
 
+def test_an_unreachable_backend_is_a_plain_502_without_the_breaker_and_a_clean_503_with_it(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    # The reports' gateway (Go's ReverseProxy, no breaker) answered 502 for a backend it could not
+    # reach; the breaker fix refuses cleanly. The scorer tells them apart (error vs rejected).
+    for profile, status, code in (("baseline", 502, "bad_gateway"), ("hardened", 503, "backend_unavailable")):
+        with stack_profile(profile, env=FAST) as stack, httpx.Client(base_url=stack.gateway_url) as gateway:
+            set_enabled(proxy_reset, "auth", False)
+            try:
+                answer, took = probe_auth(gateway)
+                assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
+                assert took < 1.0
+            finally:
+                reset(proxy_reset)
+
+
 def test_rate_limit_applies_per_client_and_fails_open_without_redis(
     stack_profile: ProfileSwitcher, proxy_reset: str
 ) -> None:
