@@ -31,8 +31,8 @@ STOP_WAIT_S = 15.0  # Locust writes its final CSV on SIGTERM; past this it is ki
 def _die_with_parent() -> None:
     """In the child, before exec: a SIGTERM when the harness dies, even by SIGKILL (Linux's
     PR_SET_PDEATHSIG, which follows the thread that forked: start() runs on the event loop's thread,
-    which lives as long as the run), so no load outlives its run; the watchdog cannot reach a process in its own
-    session, and --run-time alone would let it hammer the stack for minutes."""
+    which lives as long as the run), so no load outlives its run; the watchdog cannot reach a
+    process in its own session, and --run-time alone would let it hammer the stack for minutes."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
