@@ -224,6 +224,17 @@ class Topology(Strict):
         """The file this topology was loaded from (used to resolve relative paths)."""
         return self._source
 
+    def portable_dump(self) -> dict[str, Any]:
+        """The topology as JSON-ready data with its file paths (relative to chaos.yaml) made
+        absolute, to be written as a chaos.yaml somewhere else."""
+        data = self.model_dump(mode="json")
+        folder = self.source.parent
+        if data.get("load"):
+            data["load"]["locustfile"] = str((folder / data["load"]["locustfile"]).resolve())
+        if data.get("claims"):
+            data["claims"] = str((folder / data["claims"]).resolve())
+        return data
+
     def check_profile(self, profile: str) -> None:
         """`profile` must be one of the target's profiles (`profiles`), else a ValidationError."""
         if profile not in self.profiles:

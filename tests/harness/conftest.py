@@ -16,13 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def stack_config(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """chaos.yaml for the session stack (its ports and run dir), with the repository's scenarios beside it."""
     folder = tmp_path_factory.mktemp("config")
-    data = local_stack.topology.model_dump(mode="json")
+    data = local_stack.topology.portable_dump()
     data["run_dir"] = str(local_stack.run_dir)
-    source = local_stack.topology.source.parent
-    if data.get("load"):  # paths in chaos.yaml are relative to it: keep them pointing at the repository's
-        data["load"]["locustfile"] = str((source / data["load"]["locustfile"]).resolve())
-    if data.get("claims"):
-        data["claims"] = str((source / data["claims"]).resolve())
     (folder / "chaos.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (folder / "scenarios").symlink_to(ROOT / "scenarios")
     return folder / "chaos.yaml"

@@ -41,7 +41,7 @@ def test_repository_scenarios_are_collected_one_item_each() -> None:
 
 @pytest.mark.timeout(150)
 def test_a_scenario_below_the_floor_fails_with_its_breakdown(local_stack: LocalStack, tmp_path: Path) -> None:
-    data = local_stack.topology.model_dump(mode="json")
+    data = local_stack.topology.portable_dump()
     data["run_dir"] = str(local_stack.run_dir)
     (tmp_path / "chaos.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (tmp_path / "scenarios").mkdir()
