@@ -119,6 +119,9 @@ def evaluate(
         if scenario.status != "completed" or scenario.score is None:
             reasons.append(f"{scenario.name}: {scenario.status} ({scenario.message})")
             continue
+        own = scenario.min_readiness
+        if own is not None and scenario.score.readiness < own:
+            reasons.append(f"{scenario.name}: readiness {scenario.score.readiness:g} (its floor {own:g})")
         for floor in floors:
             reason = floor.check(scenario)
             if reason:

@@ -152,6 +152,7 @@ class ScenarioResult(Model):
     duration_s: float = 0.0
     affected: list[str] = Field(default_factory=list)
     exercises: list[str] = Field(default_factory=list)  # the scenario's `exercises`: switches it tests
+    min_readiness: float | None = None  # the scenario's own floor at the gate
     fault_window: tuple[float, float] | None = None  # t of first injection, t of rollback end
     # From the first fault verified to the first removal begun: samples wholly inside it are
     # what "during the fault" means for scoring.

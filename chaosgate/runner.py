@@ -108,6 +108,7 @@ class ScenarioRunner:
             started_at=time.time(),
             affected=self.topology.features_affected_by(scenario.target),
             exercises=list(scenario.exercises),
+            min_readiness=scenario.min_readiness,
         )
         clock = Clock()
         log = SampleLog(clock, self.bus, scenario.name)

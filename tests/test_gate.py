@@ -81,3 +81,11 @@ def test_the_overall_and_the_verdict_come_from_the_gated_repetitions() -> None:
     assert result.overall == 75.0  # (80 + 70) / 2, not the mean of all six runs
     assert result.gate is not None and not result.gate.passed
     assert result.repeat is not None and result.repeat.scenarios["a"].gated_run == 1
+
+
+def test_a_scenario_may_carry_its_own_readiness_floor() -> None:
+    kept, slipped = scenario("a", 98.5), scenario("b", 93.0)
+    kept.min_readiness = slipped.min_readiness = 94
+    result = run_of(kept, slipped)
+    decide(result, GatePolicy(min_score=90))
+    assert result.gate is not None and result.gate.reasons == ["b: readiness 93 (its floor 94)"]

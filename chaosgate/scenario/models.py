@@ -192,6 +192,9 @@ class Scenario(Strict):
     # The target's hardening switches whose fix this scenario's faults exercise: what the regression
     # matrix (bench/gate.py) and `compare --per-switch` credit a score difference to.
     exercises: list[str] = Field(default_factory=list)
+    # This scenario's own readiness floor at the gate, where a fix's loss shows only as a few points
+    # (measured by bench/gate.py against the hardened run-to-run spread).
+    min_readiness: float | None = Field(None, ge=0, le=100)
 
     @property
     def fault_window(self) -> float:
