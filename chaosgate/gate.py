@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,7 +44,14 @@ def parse_floors(items: Iterable[str]) -> list[Floor]:
     return floors
 
 
+_KEYS = ("isolation", "cascade", "data_loss", "readiness", "fail_behaviour", "recovery", "expect")
+
+
 def _floor(key: str, value: str, raw: str) -> Floor:
+    if key not in _KEYS:  # name the misspelt dimension before judging its value
+        near = difflib.get_close_matches(key, _KEYS, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValidationError(f"--floor {raw!r}: unknown dimension {key!r}{hint}; valid: {FLOOR_HELP}")
     if key == "expect":
         if value != "met":
             raise ValidationError(f"--floor {raw!r}: expect takes only 'met'; valid: {FLOOR_HELP}")

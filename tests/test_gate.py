@@ -89,3 +89,8 @@ def test_a_scenario_may_carry_its_own_readiness_floor() -> None:
     result = run_of(kept, slipped)
     decide(result, GatePolicy(min_score=90))
     assert result.gate is not None and result.gate.reasons == ["b: readiness 93 (its floor 94)"]
+
+
+def test_a_misspelt_floor_is_named_with_a_suggestion() -> None:
+    with pytest.raises(ValidationError, match=r"unknown dimension 'isolaton' \(did you mean 'isolation'\?\)"):
+        parse_floors(["isolaton=yes"])
