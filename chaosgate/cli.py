@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "chaosgate.report.cli:report_command",
     "history": "chaosgate.report.cli:history_command",
     "compare": "chaosgate.report.cli:compare_command",
+    "faults": "chaosgate.faults_cli:faults_command",
 }
 
 

@@ -5,6 +5,7 @@
      ├── StackError                 the system under test could not be set up, reached or torn down
      ├── RunError                   a fault or a probe failed while a run was under way
      │    ├── FaultError            a fault could not be applied, verified or removed
+     │    │    └── TargetGone       what a fault was on no longer exists: nothing is left to remove
      │    └── ProbeError            a probe could not be carried out
      └── Interrupted                the run was stopped by a signal; faults were rolled back
 
@@ -13,6 +14,7 @@ Each class carries the process exit code the CLI uses for it, so the mapping liv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +42,39 @@ class Location:
         return where
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: what, and where (when known)."""
+
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
 class ValidationError(ChaosgateError):
-    """The user's input is wrong; the message names where and what would be valid."""
+    """The user's input is wrong; the message names where and what would be valid.
+
+    One error can carry every problem found in a file (`problems`); `location` and `detail` are the
+    first one's, and `str()` is one problem per line.
+    """
 
     exit_code = 2
 
-    def __init__(self, message: str, location: Location | None = None) -> None:
+    def __init__(
+        self, message: str, location: Location | None = None, *, also: Sequence[Problem] = ()
+    ) -> None:
         self.location = location
         self.detail = message
-        super().__init__(f"{location}: {message}" if location else message)
+        self.problems: tuple[Problem, ...] = (Problem(message, location), *also)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> ValidationError:
+        """One error for several problems (at least one), in the order given."""
+        first, *rest = problems
+        return cls(first.message, first.location, also=rest)
 
 
 class StackError(ChaosgateError):
@@ -67,6 +93,11 @@ class FaultError(RunError):
     """A fault could not be applied, verified, or removed."""
 
 
+class TargetGone(FaultError):
+    """Removing a fault found its target gone (a deleted proxy, a removed container): the fault
+    went with it, so the ledger records it as gone instead of keeping it to block later runs."""
+
+
 class ProbeError(RunError):
     """A probe could not be carried out at all (as opposed to observing a failure)."""
 
@@ -75,3 +106,8 @@ class Interrupted(ChaosgateError):
     """A signal stopped the work; every fault was rolled back before this was raised."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, result: object | None = None) -> None:
+        # The run's partial result (a RunResult), so its reports can still be written.
+        self.result = result
+        super().__init__(message)

@@ -19,11 +19,18 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from chaosgate.errors import FaultError
+from chaosgate.errors import FaultError, TargetGone
 from chaosgate.scenario.models import Fault
 from injectors.base import FaultEnvironment, HandleData, Injector, InjectorFactory
 
 _FAULT = TypeAdapter(Fault)
+LEDGER_FILE = "fault-ledger.jsonl"  # in the stack's run dir
+
+
+def describe_fault(spec: Fault) -> str:
+    """A fault in a few words, for plans and listings: its target and what it does."""
+    data = spec.model_dump(mode="json", exclude={"start", "duration", "injector"}, exclude_defaults=True)
+    return ", ".join(f"{key}={value}" for key, value in data.items() if value not in (None, False, {}, []))
 
 
 class LedgerEvent(StrEnum):
@@ -32,6 +39,11 @@ class LedgerEvent(StrEnum):
     VERIFIED = "verified"
     REMOVED = "removed"
     REMOVE_FAILED = "remove_failed"
+    GONE = "gone"  # its target no longer exists: nothing left to remove (reported, then closed)
+    CLEARED = "cleared"  # dropped from the ledger by hand (`chaosgate faults --clear`), not removed
+
+
+ENDED = frozenset({LedgerEvent.REMOVED, LedgerEvent.GONE, LedgerEvent.CLEARED})
 
 
 @dataclass
@@ -99,8 +111,8 @@ class FaultLedger:
         return list(faults.values())
 
     def active(self) -> list[ActiveFault]:
-        """Faults written as applying and not yet removed."""
-        return [f for f in self.replay() if not any(e is LedgerEvent.REMOVED for e, _, _ in f.history)]
+        """Faults written as applying and not yet removed (nor gone with their target, nor cleared)."""
+        return [f for f in self.replay() if not any(e in ENDED for e, _, _ in f.history)]
 
     def compact(self) -> None:
         """Forget the ledger once nothing in it is active (keeps it from growing run after run)."""
@@ -158,6 +170,11 @@ class FaultController:
         injector = self._injector(fault.injector)
         try:
             injector.remove(fault.spec, {"fault_id": fault.fault_id, **fault.data})
+        except TargetGone as exc:
+            # Not an error to retry forever: the fault went with its target. Closed in the ledger,
+            # reported once by whoever removed it (the fault's events, the sweep's message).
+            self.ledger.record(LedgerEvent.GONE, fault, str(exc))
+            return
         except Exception as exc:
             self.ledger.record(LedgerEvent.REMOVE_FAILED, fault, str(exc))
             raise FaultError(f"could not remove fault {fault.fault_id} ({fault.injector}): {exc}") from exc

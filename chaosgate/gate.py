@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chaosgate.durations import parse_duration
 from chaosgate.errors import ValidationError
 from chaosgate.repeat import GateOn, by_scenario, gated_index, summarise
-from chaosgate.result import GateResult, RepeatRecord, RunResult, ScenarioResult
+from chaosgate.result import GateResult, RepeatRecord, RunResult, ScenarioResult, ScenarioStatus
 from chaosgate.scoring import Label
 
 # Better-first order of each label dimension: isolation wants YES, cascade and data loss want NO.
@@ -124,7 +124,7 @@ def evaluate(
     if min_score is not None and (overall is None or overall < min_score):
         reasons.append(f"overall readiness {overall if overall is not None else 'n/a'} < {min_score:g}")
     for scenario in scenarios:
-        if scenario.status != "completed" or scenario.score is None:
+        if scenario.status is not ScenarioStatus.COMPLETED or scenario.score is None:
             reasons.append(f"{scenario.name}: {scenario.status} ({scenario.message})")
             continue
         own = scenario.min_readiness

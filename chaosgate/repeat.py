@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from rich.table import Table
 
-from chaosgate.result import RunResult, ScenarioRepeat, ScenarioResult, Spread
+from chaosgate.result import RunResult, ScenarioRepeat, ScenarioResult, ScenarioStatus, Spread
 
 
 class GateOn(StrEnum):
@@ -30,7 +30,7 @@ DIMENSIONS = ("readiness", "isolation", "cascaded_share", "data", "behaviour_mat
 
 def _badness(run: ScenarioResult) -> tuple[int, float]:
     """Sort key, best first: completed runs by readiness; an aborted or failed run is worse than any."""
-    if run.status != "completed" or run.score is None:
+    if run.status is not ScenarioStatus.COMPLETED or run.score is None:
         return (1, 0.0)
     return (0, -run.score.readiness)
 
@@ -52,7 +52,7 @@ def spread(values: Sequence[float]) -> Spread:
 
 
 def summarise(runs: Sequence[ScenarioResult], gate_on: GateOn) -> ScenarioRepeat:
-    scored = [r.score for r in runs if r.status == "completed" and r.score is not None]
+    scored = [r.score for r in runs if r.status is ScenarioStatus.COMPLETED and r.score is not None]
     dimensions = {}
     for d in DIMENSIONS:  # a dimension that was n/a in a run is left out of its spread
         values = [v for v in (getattr(s, d) for s in scored) if v is not None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaosgate.scoring import FailBehaviour, Label, ProbeOutcome
@@ -9,6 +11,16 @@ from chaosgate.scoring import FailBehaviour, Label, ProbeOutcome
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioStatus(StrEnum):
+    """How a scenario's run ended; only a completed one has a score."""
+
+    RUNNING = "running"  # in result.json only while it runs, or if the harness itself died
+    COMPLETED = "completed"
+    ABORTED = "aborted"  # not steady before any fault: nothing was touched
+    ERROR = "error"  # a fault or a probe failed; faults were rolled back
+    INTERRUPTED = "interrupted"  # a signal stopped it; faults were rolled back
 
 
 class SampleRecord(Model):
@@ -146,7 +158,7 @@ class ScenarioResult(Model):
     title: str
     target: str
     weight: float
-    status: str  # completed | aborted | error
+    status: ScenarioStatus
     message: str = ""
     started_at: float
     duration_s: float = 0.0
@@ -213,3 +225,4 @@ class RunResult(Model):
     harness_cpu_share: float | None = None  # CPU of chaosgate (harness + Locust) over the machine's
     claims_source: str | None = None  # the reports whose claims sit beside the measurements
     claimed_overall: float | None = None  # the overall readiness the reports claim for this profile
+    interrupted: bool = False  # a signal stopped the run; the scenarios it holds are those begun

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from chaosgate.errors import Location, ValidationError
+from chaosgate.errors import Interrupted, Location, StackError, ValidationError
 from chaosgate.gate import FLOOR_HELP, Floor, GatePolicy, parse_floors
 from chaosgate.harness import Harness
+from chaosgate.preflight import Endpoints, check_stack, plan_lines
 from chaosgate.progress import ConsoleProgress, summary_table
 from chaosgate.repeat import GateOn, repeat_table
 from chaosgate.report import write_reports
@@ -142,7 +143,12 @@ def run_on_stack(
         observers=[ConsoleProgress(err)],
         gate=gate,
     )
-    result = harness.run([s for s in scenarios for _ in range(gate.repeat)])
+    try:
+        result = harness.run([s for s in scenarios for _ in range(gate.repeat)])
+    except Interrupted as exc:
+        if isinstance(exc.result, RunResult):  # what ran before the signal is reported too
+            write_reports(exc.result, out / exc.result.run_id)
+        raise
     write_reports(result, out / result.run_id)
     return result
 
@@ -202,6 +208,11 @@ def run_on_stack(
     default=None,
     help="Steady load as a share of the calibrated capacity (default: chaos.yaml load.fraction; 0: none).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan and check the stack (its proxies, its services) without touching anything.",
+)
 @config_option
 @run_dir_option
 def run_command(
@@ -219,6 +230,7 @@ def run_command(
     locust_workers: int,
     load_fraction: float | None,
     capacity: float | None,
+    dry_run: bool,
     config: Path,
     run_dir: Path | None,
 ) -> None:
@@ -240,6 +252,9 @@ def run_command(
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
 
+    if dry_run:
+        dry_run_report(topology, scenarios, run_dir=run_dir, profile=profile, time_scale=time_scale)
+        return
     err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
     source = click.get_current_context().get_parameter_source("profile")
     with running_stack(
@@ -278,6 +293,44 @@ def run_command(
     console.print(str(out / result.run_id / "index.html"), highlight=False, soft_wrap=True)
     if not result.gate.passed:
         raise click.exceptions.Exit(1)
+
+
+def dry_run_report(
+    topology: Topology,
+    scenarios: Sequence[Scenario],
+    *,
+    run_dir: Path | None,
+    profile: str,
+    time_scale: float,
+) -> None:
+    """The plan, then the stack checked with read-only requests; StackError (exit 3) naming every
+    problem at once. Starts nothing, changes nothing on the proxy, writes no ledger."""
+    click.echo("plan:")
+    for line in plan_lines(scenarios, topology, time_scale=time_scale):
+        click.echo(f"  {line}")
+    if attaches(topology):
+        stack: RunningStack = RemoteStack(topology, run_dir=run_dir)
+        where = f"the stack at {topology.host}"
+    else:
+        local = LocalStack(topology, run_dir=run_dir, profile=profile)
+        if not local.is_up():
+            click.echo(
+                f"stack: the local stack in {local.run_dir} is not running; a run would start it "
+                f"(profile {profile}), so there is nothing to check yet"
+            )
+            return
+        stack, where = local, f"the local stack in {local.run_dir}"
+    live = topology.service_defaults.live
+    endpoints = Endpoints(
+        proxy_api=stack.proxy_api_url, health={name: f"{stack.url_of(name)}{live}" for name in stack.services}
+    )
+    problems = check_stack(endpoints, topology, scenarios)
+    if problems:
+        raise StackError(f"{where} lacks what the run needs:\n  - " + "\n  - ".join(problems))
+    click.echo(
+        f"stack: {where}: every link has its proxy on the Toxiproxy at {stack.proxy_api_url}, "
+        f"and {len(endpoints.health)} service(s) answer; nothing was touched"
+    )
 
 
 def gate_floors(topology: Topology) -> list[Floor]:

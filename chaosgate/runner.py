@@ -24,7 +24,14 @@ from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
 from chaosgate.probes.plugin import ProbePlugin
 from chaosgate.probes.prometheus import PrometheusSampler
-from chaosgate.result import FaultRecord, SampleRecord, ScenarioResult, ScoreRecord, WriterRecord
+from chaosgate.result import (
+    FaultRecord,
+    SampleRecord,
+    ScenarioResult,
+    ScenarioStatus,
+    ScoreRecord,
+    WriterRecord,
+)
 from chaosgate.scenario.models import Fault, Scenario
 from chaosgate.scoring import (
     FailBehaviour,
@@ -98,34 +105,44 @@ class ScenarioRunner:
         self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
         self.load = load
 
-    async def run(self, scenario: Scenario) -> ScenarioResult:
-        result = ScenarioResult(
+    def new_result(self, scenario: Scenario) -> ScenarioResult:
+        """The record `run` fills in; the caller holds it, so a run cut short by a signal still
+        leaves what it measured and which faults it applied."""
+        return ScenarioResult(
             name=scenario.name,
             title=scenario.title,
             target=scenario.target,
             weight=scenario.weight,
-            status="completed",
+            status=ScenarioStatus.RUNNING,
             started_at=time.time(),
             affected=self.topology.features_affected_by(scenario.target),
             exercises=list(scenario.exercises),
             min_readiness=scenario.min_readiness,
         )
+
+    async def run(self, scenario: Scenario, result: ScenarioResult | None = None) -> ScenarioResult:
+        result = result if result is not None else self.new_result(scenario)
         clock = Clock()
         log = SampleLog(clock, self.bus, scenario.name)
         self.bus.emit(EventKind.SCENARIO_STARTED, scenario.name, title=scenario.title, target=scenario.target)
         try:
             await self._run(scenario, result, clock, log)
+            result.status = ScenarioStatus.COMPLETED
         except SteadyStateError as exc:
-            result.status, result.message = "aborted", str(exc)
+            result.status, result.message = ScenarioStatus.ABORTED, str(exc)
         except ChaosgateError as exc:
-            result.status, result.message = "error", str(exc)
+            result.status, result.message = ScenarioStatus.ERROR, str(exc)
+        except asyncio.CancelledError:
+            result.status = ScenarioStatus.INTERRUPTED
+            result.message = "interrupted by a signal; every fault was rolled back"
+            raise
         finally:
             result.samples = log.records
             result.duration_s = round(clock(), 2)
             self.bus.emit(
                 EventKind.SCENARIO_FINISHED,
                 scenario.name,
-                status=result.status,
+                status=result.status.value,
                 message=result.message,
                 readiness=result.score.readiness if result.score else None,
             )
@@ -312,6 +329,7 @@ class ScenarioRunner:
             for i, fault in enumerate(scenario.faults)
         ]
         window_end = clock() + scenario.fault_window * scale
+        interrupted = False
         try:
             while clock() < window_end:
                 done = [t for t in tasks if t.done() and t.exception() is not None]
@@ -327,10 +345,14 @@ class ScenarioRunner:
                     )
                     break
                 await asyncio.sleep(0.25)
+        except asyncio.CancelledError:
+            interrupted = True
+            raise
         finally:
             # Faults end on their own at the window's end; give them a moment before cancelling.
+            # Interrupted: no waiting, so nothing more is applied and removal starts at once.
             pending = [t for t in tasks if not t.done()]
-            if pending:
+            if pending and not interrupted:
                 await asyncio.wait(pending, timeout=self.settings.probe_timeout_s + 3)
             for task in tasks:
                 task.cancel()
@@ -349,9 +371,18 @@ class ScenarioRunner:
         result.faults.append(record)
         self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="applying", spec=record.spec)
         started = time.monotonic()
-        active: ActiveFault = await asyncio.to_thread(
-            self.controller.inject, fault, fault_id=fault_id, deadline=deadline
+        injecting = asyncio.ensure_future(
+            asyncio.to_thread(self.controller.inject, fault, fault_id=fault_id, deadline=deadline)
         )
+        try:
+            active: ActiveFault = await asyncio.shield(injecting)
+        except asyncio.CancelledError:
+            # The thread goes on applying: wait for it, then take back what it applied, so a
+            # signal mid-injection never leaves a fault behind the rollback.
+            with contextlib.suppress(Exception):
+                await asyncio.wait([injecting])
+                await asyncio.to_thread(self._remove, injecting.result())
+            raise
         took = time.monotonic() - started
         now = round(clock(), 3)
         if result.active_window is None:

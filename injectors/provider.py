@@ -28,7 +28,7 @@ EXPECTED_STATUS = {"503": 503, "429": 429, "invalid-tokens": 404}
 
 
 class ProviderInjector(Injector[ProviderFault]):
-    """Switches the simulator's failure mode; `remove` switches it back to `ok`."""
+    """Sets the simulator's failure mode as a layer named by the fault id; `remove` drops that layer."""
 
     name = "provider"
 
@@ -47,7 +47,7 @@ class ProviderInjector(Injector[ProviderFault]):
         self._http.close()
 
     def apply(self, spec: ProviderFault, *, fault_id: str) -> HandleData:
-        body: dict[str, Any] = {"mode": spec.mode}
+        body: dict[str, Any] = {"mode": spec.mode, "id": fault_id}  # a layer: faults compose
         if spec.mode == "slow":
             body["delay_ms"] = spec.delay_ms
         if spec.mode == "429":
@@ -87,7 +87,8 @@ class ProviderInjector(Injector[ProviderFault]):
         raise FaultError(f"push-provider answered {response.status_code} in {elapsed:.2f}s despite mode slow")
 
     def remove(self, spec: ProviderFault, data: HandleData) -> None:
-        self._control("POST", "/control/mode", {"mode": "ok"})
+        # Only this fault's layer: another provider fault still in force stays in force.
+        self._control("DELETE", f"/control/mode/{data['fault_id']}")
 
     def _probe(self, data: HandleData, *, timeout: float) -> httpx.Response:
         body = {

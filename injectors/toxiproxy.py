@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from chaosgate.errors import FaultError
+from chaosgate.errors import FaultError, TargetGone
 from chaosgate.scenario.models import Toxic as ScenarioToxic
 from chaosgate.scenario.models import ToxicType, ToxiproxyFault
 from chaosgate.topology import StoreKind
@@ -104,7 +104,8 @@ class ToxiproxyClient:
             return response.text.strip()  # Toxiproxy before 2.5 answered plain text
 
     def reset(self) -> None:
-        """Enable every proxy and remove every toxic."""
+        """Enable every proxy and remove every toxic: for a Toxiproxy of one's own (tests) only;
+        chaosgate never resets a server, which may be shared."""
         self._call("POST", "/reset")
 
     # -- proxies ------------------------------------------------------------------------------
@@ -125,7 +126,15 @@ class ToxiproxyClient:
         return [Proxy.from_json(p) for p in data.get("proxies", [])]
 
     def update_proxy(self, name: str, **fields: Any) -> Proxy:
-        return Proxy.from_json(self._call("POST", f"/proxies/{name}", json=fields).json())
+        # PATCH since Toxiproxy 2.6 (POST is deprecated there); a server older than that answers
+        # 405 to PATCH, and gets the POST it understands.
+        try:
+            response = self._call("PATCH", f"/proxies/{name}", json=fields)
+        except ToxiproxyApiError as exc:
+            if exc.status != 405:
+                raise
+            response = self._call("POST", f"/proxies/{name}", json=fields)
+        return Proxy.from_json(response.json())
 
     def enable(self, name: str) -> Proxy:
         return self.update_proxy(name, enabled=True)
@@ -175,7 +184,14 @@ class ToxiproxyClient:
             body["attributes"] = dict(attributes)
         if toxicity is not None:
             body["toxicity"] = toxicity
-        return Toxic.from_json(self._call("POST", f"/proxies/{proxy}/toxics/{name}", json=body).json())
+        path = f"/proxies/{proxy}/toxics/{name}"
+        try:
+            response = self._call("PATCH", path, json=body)
+        except ToxiproxyApiError as exc:
+            if exc.status != 405:
+                raise
+            response = self._call("POST", path, json=body)
+        return Toxic.from_json(response.json())
 
     def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = False) -> None:
         """Remove a toxic; with missing_ok, a toxic that is already gone is not an error (rollback)."""
@@ -217,6 +233,9 @@ class ToxiproxyClient:
         return response
 
 
+TOXIC_PREFIX = "chaosgate-"  # every toxic chaosgate adds is named so; no other toxic is its to touch
+
+
 class ToxiproxyApiError(FaultError):
     """The API answered with an error status; carries Toxiproxy's status and message."""
 
@@ -248,8 +267,11 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
 
     def apply(self, spec: ToxiproxyFault, *, fault_id: str) -> HandleData:
         if spec.down:
+            # On a shared Toxiproxy a proxy someone else took down stays theirs: remove() then
+            # leaves it as it found it instead of enabling it.
+            was_enabled = self._proxy_or_gone(spec.proxy).enabled
             self.client.disable(spec.proxy)
-            return {"down": True}
+            return {"down": True, "was_enabled": was_enabled}
         assert spec.toxic is not None
         toxic = self.client.add_toxic(
             spec.proxy,
@@ -257,15 +279,25 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
             attributes=spec.toxic.attributes,
             stream=spec.toxic.stream,
             toxicity=spec.toxic.toxicity,
-            name=f"chaosgate-{fault_id}",
+            name=f"{TOXIC_PREFIX}{fault_id}",
         )
         return {"toxic": toxic.name}
 
     def remove(self, spec: ToxiproxyFault, data: HandleData) -> None:
+        proxy = self._proxy_or_gone(spec.proxy)
         if data.get("down") or spec.down:
-            self.client.enable(spec.proxy)
+            if data.get("was_enabled", True) and not proxy.enabled:
+                self.client.enable(spec.proxy)
         elif toxic := data.get("toxic"):
             self.client.remove_toxic(spec.proxy, str(toxic), missing_ok=True)
+
+    def _proxy_or_gone(self, name: str) -> Proxy:
+        try:
+            return self.client.proxy(name)
+        except ToxiproxyApiError as exc:
+            if exc.status == 404:
+                raise TargetGone(f"the Toxiproxy at {self.client.base_url} has no proxy {name!r}") from exc
+            raise
 
     def verify(self, spec: ToxiproxyFault, data: HandleData) -> str:
         proxy = self.client.proxy(spec.proxy)

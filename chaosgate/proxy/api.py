@@ -1,4 +1,4 @@
-"""Toxiproxy 2.x's HTTP API: routes, JSON bodies and status codes over a small HTTP/1.1 server.
+"""Toxiproxy 2.x's HTTP API: routes, JSON bodies and status codes (served by `api_server` on h11).
 
 Why hand-written on h11 rather than a web framework: every answer, including an unknown route,
 a wrong method and a malformed request, must be Toxiproxy's exact status and
@@ -8,8 +8,6 @@ and the API shares the data plane's event loop without a second server's signal 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -17,14 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-import h11
-
 from chaosgate.proxy.collection import ProxyCollection
 from chaosgate.proxy.models import ApiError
 
 # The Toxiproxy API level this server emulates (answered by GET /version).
 TOXIPROXY_API_VERSION = "2.12.0"
-MAX_BODY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,6 +34,11 @@ class Response:
         if isinstance(self.payload, str):
             return self.payload.encode()
         return json.dumps(self.payload).encode() + b"\n"
+
+    @classmethod
+    def error(cls, error: ApiError) -> Response:
+        """Toxiproxy's error body: `{"error": message, "status": N}`."""
+        return cls(error.status, error.body())
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,9 @@ class ToxiproxyApi:
                 return await handler(Request(method, params, body))
             raise ApiError(404, f"no such route: {path}")
         except ApiError as exc:
-            return Response(exc.status, exc.body())
+            return Response.error(exc)
         except Exception as exc:  # a bug must cost one request, not the server
-            error = ApiError(500, f"internal error: {type(exc).__name__}: {exc}")
-            return Response(error.status, error.body())
+            return Response.error(ApiError(500, f"internal error: {type(exc).__name__}: {exc}"))
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -176,70 +175,3 @@ class ToxiproxyApi:
     async def delete_toxic(self, request: Request) -> Response:
         self._proxies.delete_toxic(request.params["proxy"], request.params["toxic"])
         return Response(204)
-
-
-async def _send(writer: asyncio.StreamWriter, conn: h11.Connection, response: Response) -> None:
-    body = response.body()
-    headers: list[tuple[str, str]] = []
-    if response.status != 204:  # a 204 carries neither a body nor its headers
-        headers = [("Content-Length", str(len(body))), ("Content-Type", response.content_type)]
-    data = conn.send(h11.Response(status_code=response.status, headers=headers))
-    if body:
-        data = (data or b"") + (conn.send(h11.Data(data=body)) or b"")
-    data = (data or b"") + (conn.send(h11.EndOfMessage()) or b"")
-    writer.write(data)
-    await writer.drain()
-
-
-async def _read_request(
-    reader: asyncio.StreamReader, conn: h11.Connection
-) -> tuple[h11.Request, bytes] | None:
-    """The next request and its body, or None when the client is gone."""
-    request: h11.Request | None = None
-    body = bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(65536)
-            conn.receive_data(data)
-            if not data and conn.their_state is not h11.SEND_BODY and request is None:
-                return None
-        elif isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > MAX_BODY:
-                raise h11.RemoteProtocolError("request body too large", error_status_hint=413)
-        elif isinstance(event, h11.EndOfMessage):
-            assert request is not None
-            return request, bytes(body)
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-
-
-async def serve_http(api: ToxiproxyApi, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """One HTTP/1.1 client connection, with keep-alive; a malformed request gets a 400 and a close."""
-    conn = h11.Connection(h11.SERVER)
-    try:
-        while True:
-            try:
-                got = await _read_request(reader, conn)
-            except h11.RemoteProtocolError as exc:
-                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    error = ApiError(exc.error_status_hint, f"bad request: {exc}")
-                    await _send(writer, conn, Response(error.status, error.body()))
-                return
-            if got is None:
-                return
-            request, body = got
-            response = await api.dispatch(request.method.decode(), request.target.decode("latin-1"), body)
-            await _send(writer, conn, response)
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                return
-            conn.start_next_cycle()
-    except (ConnectionError, h11.LocalProtocolError, asyncio.IncompleteReadError):
-        return
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()

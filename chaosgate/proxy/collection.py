@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaosgate.proxy.guard import LOOPBACK_ONLY, UpstreamAllowList
 from chaosgate.proxy.models import (
     Address,
     ApiError,
@@ -30,9 +31,12 @@ LOOPBACK_RULE = (
 class ProxyCollection:
     """All proxies by name; every method either succeeds or raises `ApiError` with nothing changed."""
 
-    def __init__(self, *, timer: Timer, allow_remote: bool) -> None:
+    def __init__(
+        self, *, timer: Timer, allow_remote: bool, upstreams: UpstreamAllowList = LOOPBACK_ONLY
+    ) -> None:
         self._timer = timer
         self._allow_remote = allow_remote
+        self._upstreams = upstreams
         self._proxies: dict[str, Proxy] = {}
 
     # -- proxies ---------------------------------------------------------------------------------
@@ -54,6 +58,9 @@ class ProxyCollection:
             raise bad_request(f"listen {address}: {LOOPBACK_RULE}")
         return address
 
+    def _upstream_address(self, text: str) -> Address:
+        return self._upstreams.check(parse_address(text, field="upstream"))
+
     async def create(self, data: Any) -> Proxy:
         spec = ProxyInput.parse(data)
         if spec.name in self._proxies:
@@ -64,7 +71,7 @@ class ProxyCollection:
         proxy = Proxy(
             name=spec.name,
             listen=self._listen_address(spec.listen),
-            upstream=parse_address(spec.upstream, field="upstream"),
+            upstream=self._upstream_address(spec.upstream),
             timer=self._timer,
         )
         if spec.enabled:
@@ -76,7 +83,7 @@ class ProxyCollection:
         proxy = self.get(name)
         patch = ProxyPatch.parse(data)
         listen = self._listen_address(patch.listen) if patch.listen is not None else proxy.listen
-        upstream = parse_address(patch.upstream, field="upstream") if patch.upstream is not None else None
+        upstream = self._upstream_address(patch.upstream) if patch.upstream is not None else None
         enabled = proxy.enabled if patch.enabled is None else patch.enabled
         moved = listen != proxy.listen or (upstream is not None and upstream != proxy.upstream)
         if moved or not enabled:
@@ -112,7 +119,7 @@ class ProxyCollection:
         specs = [ProxyInput.parse(item) for item in data]  # all checked before anything changes
         for spec in specs:
             self._listen_address(spec.listen)
-            parse_address(spec.upstream, field="upstream")
+            self._upstream_address(spec.upstream)
         result = []
         for spec in specs:
             existing = self._proxies.get(spec.name)

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from chaosgate.errors import Location, StackError, ValidationError
-from chaosgate.proxy.api import ToxiproxyApi, serve_http
+from chaosgate.proxy.api import ToxiproxyApi
+from chaosgate.proxy.api_server import IDLE_TIMEOUT, MAX_CONNECTIONS, ApiConnections
 from chaosgate.proxy.collection import LOOPBACK_RULE, ProxyCollection
+from chaosgate.proxy.guard import LOOPBACK_ONLY, RequestGuard, UpstreamAllowList
 from chaosgate.proxy.models import ApiError, ProxyInput, parse_address
 from chaosgate.proxy.timer import Timer, create_timer
 
@@ -26,12 +28,19 @@ class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 8474
     config: Path | None = None
+    # Listen (API and proxies) beyond loopback, and answer API requests for any Host name.
     allow_remote: bool = False
+    # Where proxies may connect (`--upstream-allow`); loopback only by default.
+    upstreams: UpstreamAllowList = LOOPBACK_ONLY
+    # Seconds an API connection gets to send each whole request (and to take each answer).
+    api_idle_timeout: float = IDLE_TIMEOUT
+    # Open API connections at most; at the cap the one idle longest is closed to make room.
+    api_max_connections: int = MAX_CONNECTIONS
     # Seconds the loop busy-polls after I/O (0 disables): see `timer.TimerfdTimer`.
     hot_window: float = 0.0
 
 
-def load_config(path: Path) -> list[dict[str, Any]]:
+def load_config(path: Path, upstreams: UpstreamAllowList = LOOPBACK_ONLY) -> list[dict[str, Any]]:
     """Read and check a proxies file (a JSON array of proxies) before anything is started."""
     where = Location(path)
     try:
@@ -45,7 +54,7 @@ def load_config(path: Path) -> list[dict[str, Any]]:
     for index, item in enumerate(data):
         try:
             proxy = ProxyInput.parse(item)
-            parse_address(proxy.upstream, field="upstream")
+            upstreams.check(parse_address(proxy.upstream, field="upstream"))
             if proxy.listen:
                 parse_address(proxy.listen, field="listen")
         except ApiError as exc:
@@ -62,7 +71,7 @@ class ProxyServer:
         self._timer: Timer | None = None
         self._collection: ProxyCollection | None = None
         self._api_server: asyncio.Server | None = None
-        self._api_clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._api_connections: ApiConnections | None = None
 
     def _check_api_host(self) -> None:
         if (
@@ -74,24 +83,22 @@ class ProxyServer:
     async def start(self) -> None:
         """Check the options and the config file, bind the API, then create the configured proxies."""
         self._check_api_host()
-        config = load_config(self.options.config) if self.options.config else []
+        options = self.options
+        config = load_config(options.config, options.upstreams) if options.config else []
         loop = asyncio.get_running_loop()
-        self._timer = create_timer(loop, hot_window=self.options.hot_window)
-        self._collection = ProxyCollection(timer=self._timer, allow_remote=self.options.allow_remote)
-        api = ToxiproxyApi(self._collection)
-
-        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._api_clients[task] = writer  # so that stop() can end idle keep-alive connections
-            try:
-                await serve_http(api, reader, writer)
-            finally:
-                self._api_clients.pop(task, None)
-
+        self._timer = create_timer(loop, hot_window=options.hot_window)
+        self._collection = ProxyCollection(
+            timer=self._timer, allow_remote=options.allow_remote, upstreams=options.upstreams
+        )
+        self._api_connections = ApiConnections(
+            ToxiproxyApi(self._collection),
+            guard=RequestGuard(check_host=not options.allow_remote),
+            idle_timeout=options.api_idle_timeout,
+            max_connections=options.api_max_connections,
+        )
         try:
             self._api_server = await asyncio.start_server(
-                client, self.options.host, self.options.port, reuse_address=True
+                self._api_connections.handle, options.host, options.port, reuse_address=True
             )
         except OSError as exc:
             raise StackError(
@@ -115,10 +122,8 @@ class ProxyServer:
         if self._api_server is not None:
             self._api_server.close()
             self._api_server = None
-        for writer in list(self._api_clients.values()):
-            writer.close()  # the handler sees EOF and returns
-        if self._api_clients:
-            await asyncio.wait(list(self._api_clients), timeout=2.0)
+        if self._api_connections is not None:
+            await self._api_connections.close()
         if self._collection is not None:
             await self._collection.close()
         if self._timer is not None:

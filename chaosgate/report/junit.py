@@ -18,7 +18,7 @@ from chaosgate.report.view import (
     scenario_reasons,
     verdict,
 )
-from chaosgate.result import RunResult, ScenarioResult
+from chaosgate.result import RunResult, ScenarioResult, ScenarioStatus
 
 
 def _seconds(value: float) -> str:
@@ -31,7 +31,7 @@ def _testcase(result: RunResult, s: ScenarioResult) -> tuple[ET.Element, str]:
         "testcase", name=s.name, classname=f"chaosgate.{result.profile}", time=_seconds(s.duration_s)
     )
     readiness = fmt_score(s.score.readiness if s.score else None)
-    if s.status != "completed" or s.score is None:
+    if s.status is not ScenarioStatus.COMPLETED or s.score is None:
         ET.SubElement(case, "error", type=s.status, message=f"{s.status}: {s.message}").text = s.message
         kind = "error"
     elif reasons := scenario_reasons(result, s.name):

@@ -37,7 +37,8 @@ def validate_command(files: tuple[Path, ...], config_path: Path, no_topology: bo
             (scenario,) = load_scenarios([path], topology)
         except ValidationError as exc:
             failed += 1
-            click.echo(f"invalid  {exc}", err=True)
+            for i, problem in enumerate(exc.problems):  # one line each, aligned under the first
+                click.echo(f"{'invalid' if i == 0 else '':9}{problem}", err=True)
         else:
             click.echo(f"ok       {path} ({scenario.name}: {len(scenario.faults)} fault(s))")
     if failed:

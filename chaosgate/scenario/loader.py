@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-from chaosgate.errors import Location, ValidationError
+from chaosgate.errors import Location, Problem, ValidationError
 from chaosgate.scenario.models import PoolFault, ProcessFault, Scenario, ToxiproxyFault
 from chaosgate.topology import StoreKind, Topology
 from chaosgate.yamlio import YamlDocument, load_yaml, validate
@@ -41,24 +42,35 @@ def load_scenarios(paths: Iterable[Path | str], topology: Topology | None = None
 
 
 def check_against_topology(scenario: Scenario, doc: YamlDocument, topology: Topology) -> None:
-    """Every component, link, service, store and feature the scenario names must be in chaos.yaml."""
+    """Every component, link, service, store and feature the scenario names must be in chaos.yaml.
+
+    All unknown names are reported at once, each at its own line.
+    """
     components = {*topology.stores, *topology.services, "push-provider"}
-    _require(scenario.target, components, "component", doc, "target")
+    sql = {n for n, s in topology.stores.items() if s.kind is StoreKind.POSTGRES}
+    checks: list[tuple[str, set[str], str, tuple[str | int, ...]]] = [
+        (scenario.target, components, "component", ("target",))
+    ]
     for i, fault in enumerate(scenario.faults):
         if isinstance(fault, ToxiproxyFault):
-            _require(fault.proxy, set(topology.links), "link (proxy)", doc, "faults", i, "proxy")
+            checks.append((fault.proxy, set(topology.links), "link (proxy)", ("faults", i, "proxy")))
         elif isinstance(fault, ProcessFault):
-            _require(fault.service, set(topology.services), "service", doc, "faults", i, "service")
+            checks.append((fault.service, set(topology.services), "service", ("faults", i, "service")))
         elif isinstance(fault, PoolFault):
-            sql = {n for n, s in topology.stores.items() if s.kind is StoreKind.POSTGRES}
-            _require(fault.store, sql, "SQL store", doc, "faults", i, "store")
+            checks.append((fault.store, sql, "SQL store", ("faults", i, "store")))
     for feature in scenario.expect:
-        _require(feature, set(topology.features), "feature", doc, "expect", feature)
+        checks.append((feature, set(topology.features), "feature", ("expect", feature)))
+    problems = [
+        _unknown(name, valid, what, doc, keys) for name, valid, what, keys in checks if name not in valid
+    ]
+    if problems:
+        raise ValidationError.of(problems)
 
 
-def _require(name: str, valid: set[str], what: str, doc: YamlDocument, *keys: str | int) -> None:
-    if name not in valid:
-        raise ValidationError(
-            f"unknown {what} {name!r}; valid: {', '.join(sorted(valid)) or '(none in chaos.yaml)'}",
-            doc.location(*keys),
-        )
+def _unknown(
+    name: str, valid: set[str], what: str, doc: YamlDocument, keys: tuple[str | int, ...]
+) -> Problem:
+    close = difflib.get_close_matches(name, sorted(valid), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listed = ", ".join(sorted(valid)) or "(none in chaos.yaml)"
+    return Problem(f"unknown {what} {name!r}{hint}; valid: {listed}", doc.location(*keys))

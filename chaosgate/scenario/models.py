@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
 
 from chaosgate.durations import Duration
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+
+# A scenario breaks a stack for seconds to minutes. Past a day, a duration is a slip of the unit
+# (`h` for `m`), and honouring it would keep a shared stack broken and a CI job waiting for a day.
+MAX_DURATION_S = 24 * 3600
+
+
+def _at_most_a_day(seconds: float) -> float:
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration is at most 24h ({MAX_DURATION_S} s)")
+    return seconds
+
+
+BoundedDuration = Annotated[Duration, AfterValidator(_at_most_a_day)]
+"""A Duration of at most a day."""
+
+# Names end up in file names, report titles and log lines: bounded so none of those break.
+Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Strict(BaseModel):
@@ -36,43 +56,91 @@ class ToxicType(StrEnum):
     LIMIT_DATA = "limit_data"
 
 
-TOXIC_ATTRIBUTES: dict[ToxicType, frozenset[str]] = {
-    ToxicType.LATENCY: frozenset({"latency", "jitter"}),
-    ToxicType.BANDWIDTH: frozenset({"rate"}),
-    ToxicType.SLOW_CLOSE: frozenset({"delay"}),
-    ToxicType.TIMEOUT: frozenset({"timeout"}),
-    ToxicType.RESET_PEER: frozenset({"timeout"}),
-    ToxicType.SLICER: frozenset({"average_size", "size_variation", "delay"}),
-    ToxicType.LIMIT_DATA: frozenset({"bytes"}),
+@dataclass(frozen=True)
+class ToxicAttribute:
+    """One attribute of a toxic as Toxiproxy documents it: its unit, and the range a scenario may use."""
+
+    unit: str
+    maximum: int
+    minimum: int = 0
+    required: bool = False
+
+
+_TEN_MINUTES_MS = 600_000  # longer than any probe waits: a longer delay tests nothing more
+
+# Toxiproxy's toxics and their attributes. Where Toxiproxy's default would make the toxic a no-op
+# (latency 0 ms, bandwidth 0 = unlimited, slow_close 0 ms, slices of 0 bytes), the attribute is
+# required, and so is it where the default is a surprise (timeout 0 holds connections forever).
+TOXIC_ATTRIBUTES: dict[ToxicType, dict[str, ToxicAttribute]] = {
+    ToxicType.LATENCY: {
+        "latency": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True),
+        "jitter": ToxicAttribute("ms", _TEN_MINUTES_MS),
+    },
+    ToxicType.BANDWIDTH: {"rate": ToxicAttribute("KB/s", 10_000_000, minimum=1, required=True)},
+    ToxicType.SLOW_CLOSE: {"delay": ToxicAttribute("ms", _TEN_MINUTES_MS, minimum=1, required=True)},
+    ToxicType.TIMEOUT: {"timeout": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True)},  # 0: never close
+    ToxicType.RESET_PEER: {"timeout": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True)},  # 0: at once
+    ToxicType.SLICER: {
+        "average_size": ToxicAttribute("bytes", 1 << 20, minimum=1, required=True),
+        "size_variation": ToxicAttribute("bytes", 1 << 20),
+        "delay": ToxicAttribute("µs", 60_000_000),
+    },
+    ToxicType.LIMIT_DATA: {"bytes": ToxicAttribute("bytes", 1 << 30, required=True)},
 }
+
+
+def _attribute_error(message: str, *at: str) -> PydanticCustomError:
+    # `at` points the error below the toxic, at the attribute (chaosgate.yamlio reads it).
+    return PydanticCustomError("toxic_attributes", message, {"at": ("attributes", *at)})
 
 
 class Toxic(Strict):
     type: ToxicType
     stream: Literal["downstream", "upstream"] = "downstream"
-    toxicity: float = Field(1.0, ge=0.0, le=1.0)
-    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    toxicity: float = Field(1.0, gt=0.0, le=1.0)  # 0 would never apply the toxic
+    attributes: dict[Annotated[str, Field(max_length=32)], StrictInt] = Field(
+        default_factory=dict, max_length=8
+    )
 
     @model_validator(mode="after")
-    def _known_attributes(self) -> Toxic:
-        allowed = TOXIC_ATTRIBUTES[self.type]
-        unknown = sorted(set(self.attributes) - allowed)
-        if unknown:
-            valid = ", ".join(sorted(allowed))
-            raise ValueError(f"toxic {self.type.value!r} has no attribute {unknown[0]!r}; valid: {valid}")
+    def _attributes_fit_the_type(self) -> Toxic:
+        specs = TOXIC_ATTRIBUTES[self.type]
+        kind = self.type.value
+        for name, value in self.attributes.items():
+            spec = specs.get(name)
+            if spec is None:
+                close = difflib.get_close_matches(name, list(specs), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                valid = ", ".join(specs)
+                raise _attribute_error(
+                    f"toxic {kind!r} has no attribute {name!r}{hint}; valid: {valid}", name
+                )
+            if not spec.minimum <= value <= spec.maximum:
+                raise _attribute_error(
+                    f"{name} is {spec.minimum} to {spec.maximum} {spec.unit} (got {value})", name
+                )
+        for name, spec in specs.items():
+            if spec.required and name not in self.attributes:
+                at = (name,) if self.attributes else ()
+                raise _attribute_error(f"toxic {kind!r} needs attribute {name!r} ({spec.unit})", *at)
+        get = self.attributes.get
+        if self.type is ToxicType.LATENCY and get("latency") == 0 and not get("jitter"):
+            raise _attribute_error("latency 0 ms with no jitter adds no delay", "latency")
+        if self.type is ToxicType.SLICER and get("size_variation", 0) >= get("average_size", 1):
+            raise _attribute_error("size_variation must be smaller than average_size", "size_variation")
         return self
 
 
 class FaultBase(Strict):
-    start: Duration = 0.0  # offset from the start of the fault phase
-    duration: Duration = Field(..., gt=0)  # after which the fault is removed (and its deadline)
+    start: BoundedDuration = 0.0  # offset from the start of the fault phase
+    duration: BoundedDuration = Field(..., gt=0)  # after which the fault is removed (and its deadline)
 
 
 class ToxiproxyFault(FaultBase):
     """A link fault through the proxy: take it down, or add a toxic."""
 
     injector: Literal["toxiproxy"]
-    proxy: str
+    proxy: Name
     down: bool = False
     toxic: Toxic | None = None
 
@@ -87,7 +155,7 @@ class ProcessFault(FaultBase):
     """Signal a service process of the local runtime; a killed service is restarted on rollback."""
 
     injector: Literal["process"]
-    service: str
+    service: Name
     signal: Literal["SIGKILL", "SIGSTOP", "SIGTERM"] = "SIGKILL"
 
 
@@ -97,7 +165,7 @@ class PoolFault(FaultBase):
     table, so each query the services send waits and their pools drain, as under runaway slow queries."""
 
     injector: Literal["pool"]
-    store: str
+    store: Name
     connections: int = Field(..., ge=1, le=10_000)
     mode: Literal["idle", "query", "lock"] = "idle"
 
@@ -107,7 +175,7 @@ class WsFloodFault(FaultBase):
 
     injector: Literal["wsflood"]
     connections: int = Field(..., ge=1, le=20_000)
-    path: str = "/v1/chat/ws"
+    path: str = Field("/v1/chat/ws", max_length=256)
     rate: float = Field(200.0, gt=0, le=5_000)  # connections opened per second
 
 
@@ -124,7 +192,7 @@ class DockerFault(FaultBase):
     """Kill, stop or pause a compose container through the Docker API (compose runtime only)."""
 
     injector: Literal["docker"]
-    container: str
+    container: str = Field(..., min_length=1, max_length=128)
     action: Literal["kill", "stop", "pause"] = "kill"
 
 
@@ -152,13 +220,13 @@ class Load(Strict):
 
 
 class Workload(Strict):
-    writers: list[Writer] = Field(default_factory=list)
+    writers: list[Writer] = Field(default_factory=list, max_length=20)
     rate: float = Field(5.0, gt=0, le=500)  # writes per second per writer
     load: Load | None = None
 
 
 class SteadyState(Strict):
-    window: Duration = 3.0  # probes before any fault; the system must be healthy throughout
+    window: BoundedDuration = 3.0  # probes before any fault; the system must be healthy throughout
 
 
 class StopConditions(Strict):
@@ -167,8 +235,8 @@ class StopConditions(Strict):
 
 
 class Recovery(Strict):
-    target: Duration = 5.0  # full recovery score at or below this
-    timeout: Duration = 60.0  # zero recovery score (and a cascade) past this
+    target: BoundedDuration = 5.0  # full recovery score at or below this
+    timeout: BoundedDuration = 60.0  # zero recovery score (and a cascade) past this
 
     @model_validator(mode="after")
     def _target_within_timeout(self) -> Recovery:
@@ -178,20 +246,23 @@ class Recovery(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(..., pattern=SLUG)
-    title: str = Field(..., min_length=1)
-    description: str = ""
-    target: str  # the component the faults break; decides affected vs unaffected features
+    name: str = Field(..., pattern=SLUG, max_length=64)  # also the stem of its report files
+    title: str = Field(..., min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    target: Name  # the component the faults break; decides affected vs unaffected features
     weight: float = Field(5.0, ge=0, le=10)
-    faults: list[Fault] = Field(..., min_length=1)
+    # More faults or expectations than any stack has links or features is a generated file gone wrong.
+    faults: list[Fault] = Field(..., min_length=1, max_length=50)
     workload: Workload = Workload()
-    expect: dict[str, Outcome] = Field(default_factory=dict)
+    expect: dict[Annotated[str, Field(min_length=1, max_length=128)], Outcome] = Field(
+        default_factory=dict, max_length=200
+    )
     steady_state: SteadyState = SteadyState()
     stop: StopConditions = StopConditions()
     recovery: Recovery = Recovery()
     # The target's hardening switches whose fix this scenario's faults exercise: what the regression
     # matrix (bench/gate.py) and `compare --per-switch` credit a score difference to.
-    exercises: list[str] = Field(default_factory=list)
+    exercises: list[Name] = Field(default_factory=list, max_length=50)
     # This scenario's own readiness floor at the gate, where a fix's loss shows only as a few points
     # (measured by bench/gate.py against the hardened run-to-run spread).
     min_readiness: float | None = Field(None, ge=0, le=100)

@@ -4,8 +4,11 @@
          {"message": {"token": str, "notification": {...}, "data": {str: str}}}
          200 {"name": "projects/<project>/messages/<id>"}; errors in FCM's shape (401, 400,
          404 UNREGISTERED, 429 QUOTA_EXCEEDED with Retry-After, 503 UNAVAILABLE)
-    GET  /control/mode        the current mode: {"mode", "delay_ms", "retry_after_s"}
-    POST /control/mode        switch it: {"mode": "ok"|"503"|"429"|"slow"|"invalid-tokens", ...}
+    GET  /control/mode        the current mode: {"mode", "delay_ms", "retry_after_s", "layers"}
+    POST /control/mode        switch it: {"mode": "ok"|"503"|"429"|"slow"|"invalid-tokens", ...};
+                              with "id": <fault id> the mode is a layer over the others (the newest
+                              answers), without it every layer is replaced
+    DELETE /control/mode/{id} remove one layer (idempotent); the newest remaining one answers
     GET  /control/received    ?since=<seq>&outcome=delivered&limit=1000 ->
                               {"received": [{seq, at, outcome, name, token, notification, data}], "last_seq"}
 
@@ -116,17 +119,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.add(Outcome.DELIVERED, token, notification, data, name=name)
         return JSONResponse({"name": name})
 
+    def mode_answer() -> JSONResponse:
+        return JSONResponse({**control.current.to_json(), "layers": control.layers})
+
     @app.get("/control/mode")
     async def get_mode() -> JSONResponse:
-        return JSONResponse(control.current.to_json())
+        return mode_answer()
 
     @app.post("/control/mode")
     async def set_mode(request: Request) -> JSONResponse:
         try:
-            mode = FailureMode.from_json(await request.json())
+            body = await request.json()
+            mode = FailureMode.from_json(body)
+            layer = body.get("id")
+            if layer is not None and (not isinstance(layer, str) or not 0 < len(layer) <= 200):
+                raise ValueError('"id" must be a non-empty string of at most 200 characters')
         except ValueError as exc:
             return JSONResponse({"error": {"code": "invalid_mode", "message": str(exc)}}, status_code=400)
-        return JSONResponse(control.switch(mode).to_json())
+        control.switch(mode, layer)
+        return mode_answer()
+
+    @app.delete("/control/mode/{layer}")
+    async def remove_mode(layer: str) -> JSONResponse:
+        control.remove(layer)
+        return mode_answer()
 
     @app.get("/control/received")
     async def received(since: int = 0, outcome: Outcome | None = None, limit: int = 1000) -> JSONResponse:

@@ -53,11 +53,35 @@ def _bounded_int(body: dict[str, Any], key: str, default: int, low: int, high: i
 
 
 class ModeControl:
-    """The current mode of one simulator process (the harness switches it over HTTP)."""
+    """The current mode of one simulator process (the harness switches it over HTTP).
+
+    Modes set under a fault id are layers: the newest layer still present answers, and removing
+    one layer leaves the others in force, so two faults on the provider compose (a 503 ending
+    while a slow fault begins does not set the provider back to ok). A mode set without an id
+    replaces every layer.
+    """
 
     def __init__(self) -> None:
-        self.current = FailureMode()
+        self._layers: dict[str, FailureMode] = {}
 
-    def switch(self, mode: FailureMode) -> FailureMode:
-        self.current = mode
-        return mode
+    @property
+    def current(self) -> FailureMode:
+        return next(reversed(self._layers.values()), FailureMode())
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self._layers)
+
+    def switch(self, mode: FailureMode, layer: str | None = None) -> FailureMode:
+        if layer is None:
+            self._layers.clear()
+            if mode.mode is not Mode.OK:
+                self._layers[""] = mode
+        else:
+            self._layers.pop(layer, None)  # re-set: it becomes the newest
+            self._layers[layer] = mode
+        return self.current
+
+    def remove(self, layer: str) -> bool:
+        """Drop one layer; False when it was not there (removal is idempotent)."""
+        return self._layers.pop(layer, None) is not None

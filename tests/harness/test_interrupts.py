@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -196,8 +197,50 @@ def test_when_runner_and_watchdog_both_die_the_next_run_sweeps(
         timeout=180,
     )
     assert "Traceback" not in result.stderr
-    assert "sweeping 1 fault(s) left by an interrupted run" in result.stderr
+    assert "sweeping 1 fault(s) left by an earlier run" in result.stderr
     journal = next(second.glob("*/journal.jsonl")).read_text().splitlines()
     assert any(json.loads(line).get("text", "").startswith("sweeping 1 fault") for line in journal)
     assert_nothing_broken(running_stack)
     assert os.path.exists(next(second.glob("*/result.json")))
+
+
+def journal_events(out: Path) -> list[dict[str, Any]]:
+    journal = next(out.glob("*/journal.jsonl"))
+    return [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+
+
+def test_a_signal_removes_faults_at_once_applies_nothing_more_and_keeps_what_ran(
+    running_stack: LocalStack, stack_config: Path, tmp_path: Path
+) -> None:
+    # push-outage: a 503 fault now, a slow fault scheduled 20 s later (time scale 2).
+    run = start_run(stack_config, running_stack, tmp_path, "push-outage")
+    try:
+        wait_for_journal(tmp_path, '"event": "verified"')
+        signalled = time.time()
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    faults = [e for e in journal_events(tmp_path) if e["kind"] == "fault"]
+    removed = [e["at"] for e in faults if e["event"] == "removed"]
+    assert removed and removed[0] - signalled < 2.0, f"first removal {removed[0] - signalled:.2f}s after"
+    assert [e["spec"]["mode"] for e in faults if e["event"] == "applying"] == ["503"], (
+        "a fault scheduled after the signal was applied"
+    )
+    assert_nothing_broken(running_stack)
+    mode = httpx.get(f"{running_stack.url_of('push-provider')}/control/mode", timeout=5).json()
+    assert mode["mode"] == "ok" and mode["layers"] == []
+
+    [result_path] = tmp_path.glob("*/result.json")
+    result = json.loads(result_path.read_text())
+    assert result["interrupted"] is True
+    [scenario] = result["scenarios"]
+    assert scenario["status"] == "interrupted"
+    [fault] = scenario["faults"]
+    assert [event for event, _, _ in fault["events"]][-1] == "removed"
+    assert scenario["samples"], "what was measured before the signal is kept"
+    assert result["gate"]["passed"] is False
+    assert (result_path.parent / "index.html").exists(), "the interrupted run is reported too"

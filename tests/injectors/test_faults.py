@@ -3,6 +3,7 @@ and removed by the deadline watchdog when the runner is gone."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,9 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from chaosgate.cli import cli
 from chaosgate.errors import FaultError
-from chaosgate.faults import FaultController, FaultLedger, LedgerEvent
+from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.scenario.models import ToxiproxyFault
 from chaosgate.topology import Topology, load_topology
 from chaosgate.watchdog import spawn
@@ -131,6 +134,70 @@ def test_a_fault_on_an_unknown_proxy_fails_and_leaves_nothing_active(
         controller.inject(bad, fault_id="x", deadline=time.time() + 60)
     assert controller.rollback() == []  # the applying entry is swept: removing a toxic that never was is fine
     assert controller.ledger.active() == []
+
+
+def test_a_down_link_whose_proxy_is_deleted_mid_fault_is_closed_as_gone_not_left_to_block(
+    topology: Topology, proxy_server: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    down = ToxiproxyFault.model_validate(
+        {"injector": "toxiproxy", "proxy": "echo", "down": True, "duration": 30}
+    )
+    controller_for(topology, proxy_server, ledger).inject(down, fault_id="d1", deadline=time.time() + 60)
+    with ToxiproxyClient(proxy_server) as client:
+        client.delete_proxy("echo")  # someone removed the link while the fault was on
+    sweeper = controller_for(topology, proxy_server, ledger)
+    assert sweeper.rollback() == [], "a target that is gone is not a removal to retry"
+    assert sweeper.ledger.active() == []
+    [fault] = sweeper.ledger.replay()
+    event, _, detail = fault.history[-1]
+    assert event is LedgerEvent.GONE and "no proxy 'echo'" in detail
+    assert controller_for(topology, proxy_server, ledger).rollback() == []  # the next run starts clean
+
+
+def test_on_a_shared_toxiproxy_only_what_chaosgate_added_is_taken_back(
+    topology: Topology, proxy_server: str, tmp_path: Path, echo_upstream: int, new_port: Callable[[], int]
+) -> None:
+    with ToxiproxyClient(proxy_server) as client:
+        # Someone else's: a proxy they took down, and a toxic of theirs on our link.
+        client.create_proxy("theirs", upstream=f"127.0.0.1:{echo_upstream}", listen=f"127.0.0.1:{new_port()}")
+        client.disable("theirs")
+        client.add_toxic("echo", "latency", attributes={"latency": 5}, name="their-latency")
+    controller = controller_for(topology, proxy_server, tmp_path / "ledger.jsonl")
+    down = ToxiproxyFault.model_validate(
+        {"injector": "toxiproxy", "proxy": "theirs", "down": True, "duration": 30}
+    )
+    theirs_down = controller.inject(down, fault_id="t1", deadline=time.time() + 60)
+    slow = controller.inject(latency(300), fault_id="t2", deadline=time.time() + 60)
+    controller.remove(slow)
+    controller.remove(theirs_down)
+    with ToxiproxyClient(proxy_server) as client:
+        proxies = client.proxies()
+        assert proxies["theirs"].enabled is False, "a proxy someone else took down stays down"
+        assert [t.name for t in proxies["echo"].toxics] == ["their-latency"]
+        client.delete_proxy("theirs")
+
+
+def test_faults_command_lists_what_the_ledger_holds_and_clears_it(
+    topology: Topology, proxy_server: str, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    controller = controller_for(topology, proxy_server, run_dir / LEDGER_FILE)
+    controller.inject(latency(200), fault_id="left-1", deadline=time.time() + 60)
+    config = str(topology.source)
+    listed = CliRunner().invoke(cli, ["faults", "--config", config, "--run-dir", str(run_dir), "--json"])
+    assert listed.exit_code == 0, listed.output
+    [entry] = json.loads(listed.stdout)
+    assert entry["id"] == "left-1" and entry["open"] and entry["spec"]["proxy"] == "echo"
+    table = CliRunner().invoke(cli, ["faults", "--config", config, "--run-dir", str(run_dir)])
+    assert "left-1" in table.output and "open" in table.output
+
+    cleared = CliRunner().invoke(cli, ["faults", "--config", config, "--run-dir", str(run_dir), "--clear"])
+    assert cleared.exit_code == 0 and "cleared 1 open fault" in cleared.output
+    assert FaultLedger(run_dir / LEDGER_FILE).active() == []
+    with ToxiproxyClient(proxy_server) as client:
+        assert len(client.toxics("echo")) == 1, "--clear forgets; it does not touch the system"
+        client.remove_toxic("echo", "chaosgate-left-1")
 
 
 def test_the_watchdog_removes_expired_faults_and_everything_once_the_runner_died(

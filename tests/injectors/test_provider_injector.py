@@ -66,6 +66,17 @@ def test_each_mode_is_applied_verified_and_removed(
         injector.verify(spec, data)  # removed: verification must now see no fault
 
 
+def test_two_faults_on_the_provider_compose(injector: ProviderInjector) -> None:
+    outage, slow = fault("503"), fault("slow", delay_ms=2000)
+    first = injector.apply(outage, fault_id="outage")
+    second = injector.apply(slow, fault_id="slow")  # push-outage: the slow phase begins ...
+    injector.remove(outage, first)  # ... as the 503 phase ends
+    assert mode_of(injector)["mode"] == "slow", "the slow fault lasted only until the 503 came off"
+    assert "unanswered" in injector.verify(slow, second)
+    injector.remove(slow, second)
+    assert mode_of(injector)["mode"] == "ok"
+
+
 def test_verify_fails_when_the_provider_shows_another_failure(injector: ProviderInjector) -> None:
     data = injector.apply(fault("503"), fault_id="f2")
     with pytest.raises(FaultError, match="expected '429'"):

@@ -39,6 +39,33 @@ def test_repository_scenarios_are_collected_one_item_each() -> None:
     assert sorted(i.split("::")[1] for i in items) == names
 
 
+def test_in_a_project_without_chaos_yaml_the_plugin_collects_nothing_and_imports_nothing(
+    tmp_path: Path,
+) -> None:
+    # An unrelated project that happens to have a scenarios/ folder of its own YAML.
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "login.yaml").write_text("steps: [open, type, submit]\n")
+    (tmp_path / "test_own.py").write_text(
+        "import sys\n"
+        "def test_chaosgate_stays_out():\n"
+        "    loaded = [m for m in sys.modules if m.startswith('chaosgate.')]\n"
+        "    assert sorted(loaded) == ['chaosgate.errors', 'chaosgate.pytest_plugin'], loaded\n"
+    )
+    plain = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    ran = subprocess.run([*plain, "."], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 passed" in ran.stdout and "login" not in ran.stdout
+    # Asked for explicitly, the same folder is collected as scenarios.
+    asked = subprocess.run(
+        [*plain, "--collect-only", "--chaos", "scenarios/"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "login" in asked.stdout, asked.stdout + asked.stderr
+
+
 @pytest.mark.timeout(150)
 def test_a_scenario_below_the_floor_fails_with_its_breakdown(local_stack: LocalStack, tmp_path: Path) -> None:
     data = local_stack.topology.portable_dump()

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
+
+from chaosgate.cli import cli
 
 from .kit import connect, free_port, recv_exactly
 
@@ -94,6 +97,7 @@ def test_api_port_in_use_exits_3_with_one_line() -> None:
         ('{"name": "x"}', ("array",)),
         ('[{"name": "x"}]', ("upstream", "[0]")),
         ('[{"name": "x", "upstream": "127.0.0.1:1", "listen": "10.1.2.3:5"}]', ("loopback", "[0]")),
+        ('[{"name": "x", "upstream": "10.1.2.3:5"}]', ("10.1.2.3:5", "--upstream-allow", "[0]")),
     ],
 )
 def test_bad_config_exits_2_naming_the_file(tmp_path: Path, content: str, words: tuple[str, ...]) -> None:
@@ -133,6 +137,29 @@ def test_remote_api_host_needs_allow_remote() -> None:
     )
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
+
+
+def test_upstream_allow_lets_config_proxies_lead_elsewhere(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps([{"name": "db", "listen": "127.0.0.1:0", "upstream": "db.internal:5432"}]))
+    port = free_port()
+    with running("--config", str(config), "--upstream-allow", "db.internal", port=port):
+        assert httpx.get(f"http://127.0.0.1:{port}/proxies").json()["db"]["upstream"] == "db.internal:5432"
+
+
+def test_an_upstream_allow_entry_with_a_port_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["proxy", "serve", "--upstream-allow", "redis:6379"])
+    assert result.exit_code == 2
+    assert "--upstream-allow" in result.output
+    assert "without a port" in result.output
+
+
+def test_the_help_says_what_allow_remote_risks() -> None:
+    result = CliRunner().invoke(cli, ["proxy", "serve", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "no authentication" in text
+    assert "--upstream-allow" in text
 
 
 def test_config_proxies_are_created_at_start(tmp_path: Path, echo_port: int) -> None:

@@ -12,7 +12,7 @@ import xmlschema
 from rich.console import Console
 
 from chaosgate.progress import summary_table
-from chaosgate.pytest_plugin import breakdown
+from chaosgate.pytest_scenarios import breakdown
 from chaosgate.report.compare import compare_runs, comparison_table, render_compare
 from chaosgate.report.html import render_run
 from chaosgate.report.junit import render_junit

@@ -64,7 +64,7 @@ def test_durations_are_parsed_once_into_seconds(tmp_path: Path, topology: Topolo
 
 # (description, YAML text, expected line, expected key, a fragment of the message)
 MALFORMED = [
-    ("not yaml", "name: [unclosed\n", 2, "", "not valid YAML"),
+    ("not yaml", "name: [unclosed\n", 2, "name", "not valid YAML"),
     ("not a mapping", "- just\n- a list\n", 1, "", "a scenario is a mapping"),
     ("empty file", "", 1, "", "a scenario is a mapping"),
     ("missing name", VALID.replace("name: demo\n", ""), 1, "name", "missing required key 'name'"),
@@ -109,7 +109,7 @@ MALFORMED = [
     ),
     (
         "both down and toxic",
-        VALID.replace("down: true", "down: true\n    toxic: {type: latency}"),
+        VALID.replace("down: true", "down: true\n    toxic: {type: latency, attributes: {latency: 100}}"),
         5,
         "faults[0]",
         "exactly one of",
@@ -132,7 +132,7 @@ MALFORMED = [
         "toxic attribute unknown",
         VALID.replace("down: true", "toxic: {type: latency, attributes: {rate: 1}}"),
         7,
-        "faults[0].toxic",
+        "faults[0].toxic.attributes.rate",
         "no attribute 'rate'",
     ),
     (

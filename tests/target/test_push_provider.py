@@ -49,7 +49,29 @@ def test_unknown_modes_are_refused_and_the_mode_reads_back(simulator: Simulator)
     assert refused.status_code == 400 and "valid" in refused.json()["error"]["message"]
     assert simulator.http.post("/control/mode", json={"mode": "slow"}).status_code == 400  # no delay
     simulator.mode("429", retry_after_s=7)
-    assert simulator.http.get("/control/mode").json() == {"mode": "429", "delay_ms": 0, "retry_after_s": 7}
+    assert simulator.http.get("/control/mode").json() == {
+        "mode": "429",
+        "delay_ms": 0,
+        "retry_after_s": 7,
+        "layers": [""],
+    }
+
+
+def test_modes_set_under_fault_ids_compose_and_come_off_one_by_one(simulator: Simulator) -> None:
+    def mode() -> str:
+        return str(simulator.http.get("/control/mode").json()["mode"])
+
+    simulator.mode("ok")
+    assert simulator.http.post("/control/mode", json={"mode": "503", "id": "a"}).status_code == 200
+    assert simulator.http.post("/control/mode", json={"mode": "slow", "delay_ms": 50, "id": "b"}).is_success
+    assert mode() == "slow"  # the newest layer answers
+    assert simulator.http.delete("/control/mode/a").is_success
+    assert mode() == "slow", "removing the 503 must not end the slow fault"
+    assert simulator.http.delete("/control/mode/a").is_success  # idempotent
+    assert simulator.http.delete("/control/mode/b").is_success
+    assert mode() == "ok"
+    refused = simulator.http.post("/control/mode", json={"mode": "503", "id": ""})
+    assert refused.status_code == 400
 
 
 @pytest.mark.parametrize(
