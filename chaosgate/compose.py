@@ -9,8 +9,9 @@ Mapping (compose network, container to container):
   published on the host at the store's `port` from chaos.yaml;
 - a link becomes a Toxiproxy proxy of the same name, listening on its `listen` port inside the
   `toxiproxy` container, reachable as `<link>-proxy` (a network alias), published on the host too;
-- a service becomes `python -m target_system NAME` in the one target_system image, with the launcher's
-  environment and its chaos.yaml env, each `{link:X}` pointing at `X-proxy:<listen>` (every link goes
+- a service becomes chaos.yaml's `compose.command` (else `service_defaults.command`) in the one image
+  `compose.image` (built from `compose.dockerfile` when given), with the launcher's environment and
+  its chaos.yaml env, each `{link:X}` pointing at `X-proxy:<listen>` (every link goes
   through Toxiproxy in compose too), and store-specific rewrites (CockroachDB's DSN, Cassandra's
   driver settings) done by the store's upstream.
 """
@@ -28,19 +29,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from chaosgate.topology import LINK_TEMPLATE, Store, Topology
+from chaosgate.errors import Location, ValidationError
+from chaosgate.topology import LINK_TEMPLATE, ComposeSettings, Store, Topology
 
-# The compose project: containers are `secureconnect-<service>-1`, the names the docker injector looks for.
-PROJECT = "secureconnect"
 COMPOSE_FILE = "docker-compose.yml"
 TOXIPROXY_FILE = "deploy/toxiproxy.json"
 PROMETHEUS_FILE = "deploy/prometheus.yml"
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.9.0"
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
-TARGET_IMAGE = "secureconnect/target-system:dev"
-TARGET_DOCKERFILE = "target_system/Dockerfile"
 PROMETHEUS_PORT = 9090
-CONTAINER_RUN_DIR = "/tmp/secureconnect"
 HEADER = (
     "# Generated from {source} by `chaosgate stack compose-file`: do not edit by hand.\n"
     "# Change chaos.yaml and run it again; `chaosgate stack compose-file --check` (and the tests) tell\n"
@@ -51,8 +48,13 @@ HEADER = (
 PASSED_THROUGH = {
     "SC_PROFILE": "hardened",
     "SC_SWITCHES": "",
-    "SC_JWT_SECRET": "secureconnect-dev-secret-not-for-production",
-    "SC_ADMIN_TOKEN": "secureconnect-dev-admin-token",
+    "SC_ADMIN_TOKEN": "",  # none: admin endpoints answer 403
+}
+# No default at all for the JWT secret: a default in a published file is a secret everyone knows, and
+# anyone who can reach the stack could sign tokens with it. `chaosgate stack up --runtime compose`
+# generates one per stack; a bare `docker compose up` stops with this message until one is set.
+REQUIRED_SECRETS = {
+    "SC_JWT_SECRET": "set SC_JWT_SECRET to 32+ random bytes (openssl rand -hex 32) or use chaosgate stack up",
 }
 # Published ports bind to loopback unless the host that runs compose says otherwise, e.g.
 # `CHAOSGATE_BIND=0.0.0.0 docker compose up` on a machine that chaos.yaml's `remote:` points at.
@@ -104,6 +106,10 @@ class Upstream:
     environment: dict[str, str] = field(default_factory=dict)
     start_period: str = "30s"
     link_env: LinkEnv = _proxied
+    # Where the image keeps its data: a named volume of the store's own (`<store>-data`), in memory and
+    # bounded (tmpfs of `volume_size`), so a `disk` fault fills that volume and never the host's disk.
+    data_dir: str = "/data"
+    volume_size: str = "256m"
 
 
 def _upstreams() -> dict[str, Upstream]:
@@ -111,13 +117,14 @@ def _upstreams() -> dict[str, Upstream]:
     minio = Upstream(
         image="minio/minio:RELEASE.2024-06-13T22-53-53Z",
         port=9000,
-        command=["server", "/data"],
-        # The storage service's default S3 credentials (SC_STORAGE_ACCESS_KEY / _SECRET_KEY).
-        environment={"MINIO_ROOT_USER": "secureconnect", "MINIO_ROOT_PASSWORD": "secureconnect-secret"},
+        command=["server", "/data"],  # its credentials: chaos.yaml's compose.store_env
         healthcheck=["CMD", "mc", "ready", "local"],
+        data_dir="/data",
     )
     return {
-        "redis": Upstream(image="redis:7.2", port=6379, healthcheck=["CMD", "redis-cli", "ping"]),
+        "redis": Upstream(
+            image="redis:7.2", port=6379, healthcheck=["CMD", "redis-cli", "ping"], volume_size="64m"
+        ),
         "cockroachdb": Upstream(
             image="cockroachdb/cockroach:v24.1.0",
             port=26257,
@@ -125,6 +132,8 @@ def _upstreams() -> dict[str, Upstream]:
             environment={},  # the database is set per store (COCKROACH_DATABASE), below
             healthcheck=["CMD", "/cockroach/cockroach", "sql", "--insecure", "-e", "SELECT 1"],
             link_env=_cockroach_dsn,
+            data_dir="/cockroach/cockroach-data",
+            volume_size="512m",
         ),
         "cassandra": Upstream(
             image="cassandra:4.1",
@@ -134,6 +143,8 @@ def _upstreams() -> dict[str, Upstream]:
             healthcheck=["CMD", "cqlsh", "-e", "DESCRIBE KEYSPACES"],
             start_period="120s",
             link_env=_cassandra_driver,
+            data_dir="/var/lib/cassandra",
+            volume_size="1g",
         ),
         "minio": minio,
         "s3": minio,
@@ -143,15 +154,39 @@ def _upstreams() -> dict[str, Upstream]:
 
 
 def upstream_for(name: str, store: Store) -> Upstream:
-    """The upstream of a store, by its role (then its kind); ComposeError names the valid roles."""
+    """The upstream of a store, by its role (default its name), then its kind; ComposeError names the
+    valid roles."""
     upstreams = _upstreams()
-    for key in (store.role, str(store.kind.value)):
+    role = store.role or name
+    for key in (role, str(store.kind.value)):
         if key in upstreams:
             return upstreams[key]
     raise ComposeError(
-        f"store {name!r} has role {store.role!r}, which has no upstream image for the compose runtime; "
+        f"store {name!r} has role {role!r}, which has no upstream image for the compose runtime; "
         f"known roles: {', '.join(sorted(upstreams))} (add one in chaosgate/compose.py)"
     )
+
+
+def project_name(topology: Topology) -> str:
+    """The compose project: chaos.yaml's `name` (containers are `<name>-<service>-1`)."""
+    if topology.name is None:
+        raise ValidationError(
+            "the compose runtime names its project after the system: add a top-level `name:` "
+            "(lower-case letters, digits, - and _)",
+            Location(topology.source, 0, "name"),
+        )
+    return topology.name
+
+
+def compose_settings(topology: Topology) -> ComposeSettings:
+    """chaos.yaml's `compose:` section, which the compose runtime cannot do without."""
+    if topology.compose is None:
+        raise ValidationError(
+            "the compose runtime needs a `compose:` section naming the services' image "
+            "(compose.image; compose.dockerfile to build it)",
+            Location(topology.source, 0, "compose"),
+        )
+    return topology.compose
 
 
 def proxy_alias(link: str) -> str:
@@ -192,7 +227,7 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
         "global": {"scrape_interval": "5s", "scrape_timeout": "4s"},
         "scrape_configs": [
             {
-                "job_name": "secureconnect",
+                "job_name": topology.name or "services",
                 "metrics_path": "/metrics",
                 "static_configs": [
                     {"targets": [f"{name}:{service.port}"], "labels": {"service": name}}
@@ -202,7 +237,7 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
             {
                 "job_name": "toxiproxy",
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"toxiproxy:{topology.proxy.api_port}"]}],
+                "static_configs": [{"targets": [f"toxiproxy:{topology.proxy_port()}"]}],
             },
         ],
     }
@@ -216,7 +251,8 @@ def service_environment(topology: Topology, name: str) -> dict[str, str]:
         "SC_HOST": "0.0.0.0",  # reachable from the toxiproxy container, not only from itself
         "SC_PORT": str(service.port),
         **{key: f"${{{key}:-{default}}}" for key, default in PASSED_THROUGH.items()},
-        "SC_RUN_DIR": CONTAINER_RUN_DIR,
+        **{key: f"${{{key}:?{message}}}" for key, message in REQUIRED_SECRETS.items()},
+        "SC_RUN_DIR": compose_settings(topology).run_dir,
     }
     for key, template in service.env.items():
         links = LINK_TEMPLATE.findall(template)
@@ -247,21 +283,45 @@ def _store_services(topology: Topology) -> dict[str, Any]:
         if upstream.command:
             spec["command"] = list(upstream.command)
         environment = dict(upstream.environment)
+        if topology.compose is not None:
+            environment.update(topology.compose.store_env.get(name, {}))
         if upstream.link_env is _cockroach_dsn and store.database:
             environment["COCKROACH_DATABASE"] = store.database
         if environment:
             spec["environment"] = environment
-        spec["ports"] = [f"{BIND}:{store.port}:{upstream.port}"]
+        if store.port is not None:  # else reached only inside the compose network
+            spec["ports"] = [f"{BIND}:{store.port}:{upstream.port}"]
+        spec["volumes"] = [f"{volume_name(name)}:{upstream.data_dir}"]
         spec["healthcheck"] = _healthcheck(upstream.healthcheck, start_period=upstream.start_period)
         out[name] = spec
     return out
 
 
+def volume_name(store: str) -> str:
+    """The named volume that holds a store's data (what a `disk` fault fills)."""
+    return f"{store}-data"
+
+
+def _volumes(topology: Topology) -> dict[str, Any]:
+    """One bounded in-memory volume per store: a test stack's data, and a disk that can be filled."""
+    return {
+        volume_name(name): {
+            "driver_opts": {
+                "type": "tmpfs",
+                "device": "tmpfs",
+                "o": f"size={upstream_for(name, store).volume_size}",
+            }
+        }
+        for name, store in topology.stores.items()
+    }
+
+
 def _toxiproxy_service(topology: Topology) -> dict[str, Any]:
-    api = topology.proxy.api_port
+    api = topology.proxy_port()
     return {
         "image": TOXIPROXY_IMAGE,
-        "command": ["-host=0.0.0.0", f"-port={api}", "-config=/config/toxiproxy.json"],
+        # -proxy-metrics: its per-proxy byte counters on /metrics, which Prometheus scrapes.
+        "command": ["-host=0.0.0.0", f"-port={api}", "-config=/config/toxiproxy.json", "-proxy-metrics"],
         "volumes": [f"./{TOXIPROXY_FILE}:/config/toxiproxy.json:ro"],
         "ports": [f"{BIND}:{api}:{api}"]
         + [f"{BIND}:{link.listen}:{link.listen}" for link in topology.links.values()],
@@ -275,11 +335,21 @@ def _target_service(topology: Topology, name: str) -> dict[str, Any]:
     for dep in service.links:
         # Stores and linked services must be healthy first: Cassandra alone takes a minute to start.
         depends[dep] = {"condition": "service_healthy"}
-    live = f"http://127.0.0.1:{service.port}{topology.service_defaults.live}"
+    live = f"http://127.0.0.1:{service.port}{topology.health_path(name)}"
+    settings = compose_settings(topology)
+    spec: dict[str, Any] = {"image": settings.image}
+    if settings.dockerfile is not None:
+        spec["build"] = {"context": ".", "dockerfile": settings.dockerfile}
+    if settings.command is not None:
+        spec["command"] = [part.replace("{service}", name) for part in settings.command]
+    elif topology.service_defaults.command is not None:
+        spec["command"] = topology.service_command(name, python="python")
+    else:
+        raise ValidationError(
+            "give the services' container command (compose.command)", Location(topology.source, 0, "compose")
+        )
     return {
-        "image": TARGET_IMAGE,
-        "build": {"context": ".", "dockerfile": TARGET_DOCKERFILE},
-        "command": ["python", "-m", "target_system", name],
+        **spec,
         "environment": service_environment(topology, name),
         "ports": [f"{BIND}:{service.port}:{service.port}"],
         "depends_on": depends,
@@ -307,7 +377,10 @@ def compose_document(topology: Topology) -> dict[str, Any]:
     clash = set(services) & {"toxiproxy", "prometheus"} & {*topology.stores, *topology.services}
     if clash:
         raise ComposeError(f"{', '.join(sorted(clash))}: names the compose runtime keeps for itself")
-    return {"services": services}
+    for spec in services.values():
+        # An init as PID 1 forwards SIGTERM (a Python PID 1 ignores it, and `down` would wait 10 s each).
+        spec["init"] = True
+    return {"services": services, "volumes": _volumes(topology)}
 
 
 def _yaml(data: Any) -> str:
@@ -316,9 +389,12 @@ def _yaml(data: Any) -> str:
 
 def render(topology: Topology) -> dict[str, str]:
     """Every generated file: path relative to chaos.yaml's directory -> text."""
+    from chaosgate.stack import images  # the local image set's override (it imports this module)
+
     header = HEADER.format(source=topology.source.name)
     return {
         COMPOSE_FILE: header + _yaml(compose_document(topology)),
+        images.LOCAL_FILE: header + images.LOCAL_HEADER + _yaml(images.override_document(topology)),
         TOXIPROXY_FILE: json.dumps(toxiproxy_config(topology), indent=2) + "\n",
         PROMETHEUS_FILE: header + _yaml(prometheus_config(topology)),
     }

@@ -17,17 +17,25 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
+import pydantic
+from pydantic import ConfigDict, TypeAdapter
 
 from chaosgate.errors import FaultError, TargetGone
-from chaosgate.scenario.models import Fault
+from chaosgate.scenario.models import BUILTIN_INJECTORS, Fault, FaultBase
 from injectors.base import FaultEnvironment, HandleData, Injector, InjectorFactory
 
 _FAULT = TypeAdapter(Fault)
 LEDGER_FILE = "fault-ledger.jsonl"  # in the stack's run dir
 
 
-def describe_fault(spec: Fault) -> str:
+class UnavailableFault(FaultBase):
+    """A fault in the ledger whose injector (a plugin) is not installed here: kept as written, so it
+    can be listed and cleared, and removing it names the missing injector instead of hiding it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def describe_fault(spec: FaultBase) -> str:
     """A fault in a few words, for plans and listings: its target and what it does."""
     data = spec.model_dump(mode="json", exclude={"start", "duration", "injector"}, exclude_defaults=True)
     return ", ".join(f"{key}={value}" for key, value in data.items() if value not in (None, False, {}, []))
@@ -51,7 +59,7 @@ class ActiveFault:
     """A fault that may be in effect: what it is, when it must be gone, and what removal needs."""
 
     fault_id: str
-    spec: Fault
+    spec: FaultBase
     deadline: float  # wall-clock epoch seconds: survives the runner's death
     owner_pid: int
     data: HandleData = field(default_factory=dict)
@@ -67,6 +75,7 @@ class FaultLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._plugins: Mapping[str, type[FaultBase]] | None = None  # read once, when a line needs them
 
     def record(self, event: LedgerEvent, fault: ActiveFault, detail: str = "") -> None:
         entry: dict[str, Any] = {
@@ -98,7 +107,7 @@ class FaultLedger:
             if event is LedgerEvent.APPLYING:
                 faults[fid] = ActiveFault(
                     fault_id=fid,
-                    spec=_FAULT.validate_python(entry["spec"]),
+                    spec=self._spec(entry["spec"]),
                     deadline=float(entry["deadline"]),
                     owner_pid=int(entry.get("owner_pid", 0)),
                 )
@@ -109,6 +118,26 @@ class FaultLedger:
                 fault.data = dict(entry.get("data") or {})
             fault.history.append((event, float(entry["at"]), str(entry.get("detail", ""))))
         return list(faults.values())
+
+    def _spec(self, data: dict[str, Any]) -> FaultBase:
+        """A ledger line's fault: a built-in one, else a plugin's (entry points read only then)."""
+        name = data.get("injector")
+        if name in BUILTIN_INJECTORS:
+            return _FAULT.validate_python(data)
+        if self._plugins is None:
+            from injectors.plugins import plugin_faults
+
+            self._plugins = plugin_faults()
+        model = self._plugins.get(str(name))
+        if model is None:
+            return UnavailableFault.model_validate(data)
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise FaultError(
+                f"{self.path}: the {name} plugin no longer accepts a fault it applied ({exc.error_count()} "
+                "error(s)); remove it by hand, then `chaosgate faults --clear`"
+            ) from None
 
     def active(self) -> list[ActiveFault]:
         """Faults written as applying and not yet removed (nor gone with their target, nor cleared)."""
@@ -146,7 +175,7 @@ class FaultController:
             injector.close()
         self._injectors.clear()
 
-    def inject(self, spec: Fault, *, fault_id: str, deadline: float) -> ActiveFault:
+    def inject(self, spec: FaultBase, *, fault_id: str, deadline: float) -> ActiveFault:
         """Ledger first, then apply, then verify; a fault that fails verification is removed again."""
         fault = ActiveFault(fault_id=fault_id, spec=spec, deadline=deadline, owner_pid=os.getpid())
         injector = self._injector(spec.injector)

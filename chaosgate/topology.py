@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from enum import StrEnum
@@ -12,8 +13,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from chaosgate.durations import Duration
-from chaosgate.errors import Location, ValidationError
-from chaosgate.yamlio import YamlDocument, load_yaml, validate
+from chaosgate.errors import Location, Problem, ValidationError
+from chaosgate.probes.steps import (
+    LoadRequest,
+    ProbeSteps,
+    ReadBack,
+    RequestStep,
+    WriteRequest,
+    check_declared,
+)
+from chaosgate.yamlio import YamlDocument, dotted, load_yaml, validate
 
 LOOPBACK = "127.0.0.1"
 LINK_TEMPLATE = re.compile(r"\{link:([^}]*)\}")
@@ -40,9 +49,12 @@ class ProxySettings(Strict):
 
 
 class Store(Strict):
+    """A data store the services use. `port` is where the local runtime starts it (and where compose
+    publishes it on the host); a stack chaosgate does not start needs none."""
+
     kind: StoreKind
-    role: str
-    port: Port
+    role: str | None = None  # what it plays (reports, the compose image); default: the store's name
+    port: Port | None = None
     database: str | None = None
 
     @model_validator(mode="after")
@@ -63,21 +75,15 @@ class Service(Strict):
     links: list[str] = Field(default_factory=list)
     soft: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    health: str | None = Field(None, pattern=r"^/")  # its liveness path; default service_defaults.live
 
 
 class ServiceDefaults(Strict):
-    command: list[str] = Field(min_length=1)
+    # How the local runtime starts each service ({python}, {service}); a stack chaosgate does not
+    # start needs none.
+    command: list[str] | None = Field(None, min_length=1)
     live: str = "/health/live"
     ready: str = "/health/ready"
-
-
-class RequestProbeSpec(Strict):
-    """A probe that one request describes: sent through the gateway, served when the status matches."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    path: str = Field(pattern=r"^/")
-    body: Any = None
-    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
 
 
 class Feature(Strict):
@@ -87,14 +93,19 @@ class Feature(Strict):
 
     depends_on: list[str] = Field(min_length=1)
     soft: list[str] = Field(default_factory=list)
-    probe: RequestProbeSpec | None = None  # else the probe plugin's flow for this feature
+    # One request or a list of steps (chaosgate/probes/steps.py); None: the probe plugin's flow.
+    probe: ProbeSteps | None = None
 
 
 class WriterSpec(Strict):
-    """A ledger writer (the probe plugin's, by name) and the features whose writes it checks: data
-    loss is measured (not n/a) when a writer covers a feature the fault breaks."""
+    """A ledger writer and the features whose writes it checks: data loss is measured (not n/a) when
+    a writer covers a feature the fault breaks. Declared with `write` and `read_back`, else the probe
+    plugin's writer of this name."""
 
     covers: list[str] = Field(min_length=1)
+    write: WriteRequest | None = None
+    read_back: ReadBack | None = None
+    ephemeral: bool = False  # sessions, presence: counted apart from durable data
 
 
 class Calibration(Strict):
@@ -108,13 +119,24 @@ class Calibration(Strict):
 
 
 class LoadSettings(Strict):
-    """The steady load every window of every scenario runs under (ARCHITECTURE.md, rules v2)."""
+    """The steady load every window of every scenario runs under (ARCHITECTURE.md, rules v2): a
+    locustfile of the target's own, or `requests` declared here (run by chaosgate's generic one)."""
 
-    locustfile: str  # relative to chaos.yaml
+    locustfile: str | None = None  # relative to chaos.yaml
+    requests: list[LoadRequest] = Field(default_factory=list, max_length=100)  # weighted
+    setup: list[RequestStep] = Field(default_factory=list, max_length=20)  # once per Locust user
     fraction: float = Field(0.5, gt=0, le=1.0)  # of the calibrated capacity
     users: int = Field(10, ge=1, le=1000)  # Locust users sharing the arrivals (each its own account)
     request_timeout: Duration = 10.0  # a load request is abandoned after this (bounds in-flight time)
     calibration: Calibration = Calibration()
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> LoadSettings:
+        if (self.locustfile is None) == (not self.requests):
+            raise ValueError("load takes `locustfile:` or `requests:` (weighted request steps), exactly one")
+        if self.setup and not self.requests:
+            raise ValueError("load.setup goes with load.requests (a locustfile sets its users up itself)")
+        return self
 
 
 class Weights(Strict):
@@ -139,8 +161,32 @@ class GateSettings(Strict):
     floors: list[str] = Field(default_factory=list)  # as --floor takes them, e.g. isolation=yes
 
 
+class ComposeSettings(Strict):
+    """How `chaosgate stack compose-file` runs the services in compose: one image for all of them."""
+
+    image: str = Field(min_length=1)
+    dockerfile: str | None = None  # build `image` from this (relative to chaos.yaml); None: pull it
+    # Each service's container command ({service}); default: service_defaults.command, {python} = python.
+    command: list[str] | None = Field(None, min_length=1)
+    run_dir: str = Field("/tmp/chaosgate", pattern=r"^/")  # the services' run dir inside their containers
+    store_env: dict[str, dict[str, str]] = Field(default_factory=dict)  # a store's container, added env
+
+
+class SwitchMap(Strict):
+    """Which of the target's hardening switches act on a fault, for `compare --profiles` where a
+    scenario lists none in `exercises`: those of its injector, else of the component it breaks (its
+    store, proxy or service, else the scenario's target; a store also by its role), else `default`."""
+
+    injectors: dict[str, list[str]] = Field(default_factory=dict)
+    components: dict[str, list[str]] = Field(default_factory=dict)
+    default: list[str] = Field(default_factory=list)
+
+
 class ProbeSettings(Strict):
-    plugin: str | None = "secureconnect"  # entry point in `chaosgate.probes`; None: only declared probes
+    plugin: str | None = None  # entry point in `chaosgate.probes`; None: only declared probes
+    # A 2xx carrying this header is degraded (served from a fallback); None: no answer is degraded.
+    degraded_header: str | None = Field(None, min_length=1, max_length=128)
+    setup: list[RequestStep] = Field(default_factory=list, max_length=20)  # once, before the steady window
     interval: float = Field(0.5, gt=0, le=60)  # seconds between two samples of one probe
     timeout: float = Field(2.0, gt=0, le=60)  # no answer within this is a hang
     prometheus: str | None = None  # a Prometheus URL: its `queries` are sampled beside the probes
@@ -197,14 +243,17 @@ class Remote(Strict):
 class Topology(Strict):
     """chaos.yaml: every port once, everything else by name."""
 
+    # The system's name: the compose project (containers <name>-<service>-1) and its Prometheus job.
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)
     runtime: Literal["local", "compose"] = "local"
     remote: Remote | None = None  # set: run against that stack instead of starting one here
     run_dir: str = ".chaosgate/run"
-    proxy: ProxySettings
+    proxy: ProxySettings | None = None  # required where chaosgate starts the fault proxy (local runtime)
     stores: dict[str, Store] = Field(default_factory=dict)
     links: dict[str, Link] = Field(default_factory=dict)
     services: dict[str, Service]
-    service_defaults: ServiceDefaults
+    service_defaults: ServiceDefaults = ServiceDefaults()
+    compose: ComposeSettings | None = None  # the compose runtime's service image
     gateway: str
     features: dict[str, Feature] = Field(default_factory=dict)
     probes: ProbeSettings = ProbeSettings()
@@ -214,6 +263,7 @@ class Topology(Strict):
     profiles: list[str] = Field(default_factory=lambda: ["baseline", "hardened"], min_length=1)
     claims: str | None = None  # a file of a report's claims per scenario, relative to chaos.yaml
     gate: GateSettings = GateSettings()
+    switches: SwitchMap = SwitchMap()
 
     _source: Path = PrivateAttr(default=Path("chaos.yaml"))
 
@@ -227,21 +277,34 @@ class Topology(Strict):
     def portable_dump(self) -> dict[str, Any]:
         """The topology as JSON-ready data with its file paths (relative to chaos.yaml) made
         absolute, to be written as a chaos.yaml somewhere else."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", by_alias=True)
         folder = self.source.parent
-        if data.get("load"):
+        if data.get("load") and data["load"].get("locustfile"):
             data["load"]["locustfile"] = str((folder / data["load"]["locustfile"]).resolve())
         if data.get("claims"):
             data["claims"] = str((folder / data["claims"]).resolve())
         return data
 
     def check_profile(self, profile: str) -> None:
-        """`profile` must be one of the target's profiles (`profiles`), else a ValidationError."""
-        if profile not in self.profiles:
+        """`profile` must be one of the target's profiles (`profiles`), else a ValidationError; against
+        a stack chaosgate does not start (`remote:`), the one it runs (`remote.profile`)."""
+        if self.remote is not None and profile != self.remote.profile:
+            raise ValidationError(
+                f"profile {profile!r}: the stack at {self.host} runs {self.remote.profile!r} "
+                "(chaos.yaml's remote.profile); it is not started here, so it runs no other",
+                self.location("remote", "profile"),
+            )
+        if self.remote is None and profile not in self.profiles:
             raise ValidationError(
                 f"profile {profile!r} is not one of the target's profiles; valid: {', '.join(self.profiles)}",
-                Location(self.source, 0, "profiles"),
+                self.location("profiles"),
             )
+
+    def location(self, *keys: str | int) -> Location:
+        """Where `keys` is written in the file this topology came from (line 0 if not found)."""
+        if self.source.is_file():
+            return load_yaml(self.source).location(*keys)
+        return Location(self.source, 0, dotted(keys))
 
     def default_run_dir(self) -> Path:
         """`run_dir` relative to the config file's directory."""
@@ -260,7 +323,21 @@ class Topology(Strict):
     def proxy_api_url(self) -> str:
         if self.remote is not None and self.remote.proxy_api:
             return self.remote.proxy_api
-        return self._http(self.proxy.api_port)
+        return self._http(self.proxy_port())
+
+    def proxy_port(self) -> int:
+        """`proxy.api_port` (load_topology requires it wherever no `remote.proxy_api` replaces it)."""
+        if self.proxy is None:
+            raise ValueError(f"{self.source} sets no proxy.api_port")
+        return self.proxy.api_port
+
+    def role_of(self, store: str) -> str:
+        """What a store plays in the system (its `role`, else its name)."""
+        return self.stores[store].role or store
+
+    def health_path(self, service: str) -> str:
+        """The path of a service's liveness check: its own `health`, else `service_defaults.live`."""
+        return self.services[service].health or self.service_defaults.live
 
     def service_url(self, name: str) -> str:
         """The base URL of service `name` (the gateway's may be overridden by `remote.gateway`)."""
@@ -271,7 +348,10 @@ class Topology(Strict):
     def component_port(self, name: str) -> int:
         """The port a store or service itself listens on (not its proxy)."""
         if name in self.stores:
-            return self.stores[name].port
+            port = self.stores[name].port
+            if port is None:
+                raise ValueError(f"store {name!r} has no port in {self.source}")
+            return port
         if name in self.services:
             return self.services[name].port
         raise KeyError(f"no store or service named {name!r}")
@@ -285,10 +365,13 @@ class Topology(Strict):
         return f"{LOOPBACK}:{self.component_port(name)}"
 
     def ports(self) -> Iterator[tuple[int, str]]:
-        """Every (port, owner) pair: the proxy API, each store, each link's listener, each service."""
-        yield self.proxy.api_port, "proxy API"
+        """Every (port, owner) pair: the proxy API, each store, each link's listener, each service
+        (those chaos.yaml gives: a stack chaosgate does not start may leave some out)."""
+        if self.proxy is not None:
+            yield self.proxy.api_port, "proxy API"
         for name, store in self.stores.items():
-            yield store.port, f"store {name}"
+            if store.port is not None:
+                yield store.port, f"store {name}"
         for name, link in self.links.items():
             yield link.listen, f"proxy {name}"
         for name, service in self.services.items():
@@ -328,10 +411,10 @@ class Topology(Strict):
 
     def service_command(self, name: str, *, python: str) -> list[str]:
         """The argv that starts service `name` (from `service_defaults.command`)."""
-        return [
-            part.replace("{python}", python).replace("{service}", name)
-            for part in self.service_defaults.command
-        ]
+        command = self.service_defaults.command
+        if command is None:
+            raise ValueError(f"{self.source} sets no service_defaults.command")
+        return [part.replace("{python}", python).replace("{service}", name) for part in command]
 
     def dependencies_of(self, component: str, *, skip: frozenset[str] = frozenset()) -> set[str]:
         """Everything `component` needs, transitively, through services' hard (non-soft) links,
@@ -396,10 +479,12 @@ class Topology(Strict):
     def with_port_offset(self, offset: int) -> Topology:
         """The same topology with every port moved by `offset` (to run a second stack beside one)."""
         data = self.model_dump()
-        data["proxy"]["api_port"] += offset
+        if data["proxy"] is not None:
+            data["proxy"]["api_port"] += offset
         for section, key in (("stores", "port"), ("links", "listen"), ("services", "port")):
             for item in data[section].values():
-                item[key] += offset
+                if item[key] is not None:
+                    item[key] += offset
         moved = Topology.model_validate(data)
         moved._source = self._source
         return moved
@@ -417,73 +502,144 @@ def load_topology(path: Path | str) -> Topology:
 
 
 def check_references(topology: Topology, doc: YamlDocument) -> None:
-    """Names must resolve and ports must be unique; errors point at the offending key."""
-    _check_ports(topology, doc)
+    """Names must resolve, ports must be unique and what the runtime needs must be there. Every
+    problem is reported at once, each at its own key, with what would be valid."""
+    problems = [
+        *_port_problems(topology, doc),
+        *_service_problems(topology, doc),
+        *_name_problems(topology, doc),
+        *_runtime_problems(topology, doc),
+    ]
+    if problems:
+        raise ValidationError.of(sorted(problems, key=lambda p: p.location.line if p.location else 0))
+    check_declared(topology, doc)
+
+
+def _service_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
+    problems: list[Problem] = []
     components = {*topology.stores, *topology.services}
-    overlap = set(topology.stores) & set(topology.services)
-    for name in sorted(overlap):
-        raise ValidationError(
-            f"{name!r} is both a store and a service; names must be unique", doc.location("services", name)
-        )
+    for name in sorted(set(topology.stores) & set(topology.services)):
+        message = f"{name!r} is both a store and a service; names must be unique"
+        problems.append(Problem(message, doc.location("services", name)))
     for name in topology.links:
         if name not in components:
-            raise ValidationError(
-                f"link {name!r} has no store or service of the same name to lead to; "
-                f"valid: {_names(components)}",
-                doc.location("links", name),
+            problems.append(
+                Problem(
+                    f"link {name!r} has no store or service of the same name to lead to"
+                    f"{_did_you_mean(name, components)}; valid: {_names(components)}",
+                    doc.location("links", name),
+                )
             )
     for name, service in topology.services.items():
         for i, dep in enumerate(service.links):
+            at = doc.location("services", name, "links", i)
             if dep not in topology.links:
-                raise ValidationError(
-                    f"{dep!r} names no link; valid: {_names(topology.links)}",
-                    doc.location("services", name, "links", i),
-                )
-            if dep == name:
-                raise ValidationError(
-                    "a service cannot link to itself", doc.location("services", name, "links", i)
-                )
+                message = f"{dep!r} names no link{_did_you_mean(dep, topology.links)}"
+                problems.append(Problem(f"{message}; valid: {_names(topology.links)}", at))
+            elif dep == name:
+                problems.append(Problem("a service cannot link to itself", at))
         for i, dep in enumerate(service.soft):
             if dep not in service.links:
-                raise ValidationError(
-                    f"soft link {dep!r} is not one of this service's links; valid: {_names(service.links)}",
-                    doc.location("services", name, "soft", i),
+                problems.append(
+                    Problem(
+                        f"soft link {dep!r} is not one of this service's links"
+                        f"{_did_you_mean(dep, service.links)}; valid: {_names(service.links)}",
+                        doc.location("services", name, "soft", i),
+                    )
                 )
         for key, value in service.env.items():
             for match in LINK_TEMPLATE.finditer(value):
                 if match.group(1) not in service.links:
-                    raise ValidationError(
-                        f"{{link:{match.group(1)}}} names no link of service {name!r}; "
-                        f"valid: {', '.join(f'{{link:{n}}}' for n in service.links) or 'none (add links)'}",
-                        doc.location("services", name, "env", key),
+                    problems.append(
+                        Problem(
+                            f"{{link:{match.group(1)}}} names no link of service {name!r}; valid: "
+                            f"{', '.join(f'{{link:{n}}}' for n in service.links) or 'none (add links)'}",
+                            doc.location("services", name, "env", key),
+                        )
                     )
-    if topology.gateway not in topology.services:
-        raise ValidationError(
-            f"gateway {topology.gateway!r} is not a service; valid: {_names(topology.services)}",
-            doc.location("gateway"),
-        )
+    if not problems:  # a cycle is only worth looking for once every link resolves
+        try:
+            topology.start_levels()
+        except ValueError as exc:
+            problems.append(Problem(str(exc), doc.location("services")))
+    return problems
+
+
+def _name_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
+    """The gateway, features, writers, the switch map and compose's store env name known things."""
+    components = {*topology.stores, *topology.services}
+    checks: list[tuple[str, str, Any, tuple[str | int, ...]]] = [
+        (topology.gateway, "service", topology.services, ("gateway",))
+    ]
     for name, feature in topology.features.items():
         for key in ("depends_on", "soft"):
             for i, dep in enumerate(getattr(feature, key)):
-                if dep not in components:
-                    raise ValidationError(
-                        f"{dep!r} is no store or service; valid: {_names(components)}",
-                        doc.location("features", name, key, i),
-                    )
+                checks.append((dep, "store or service", components, ("features", name, key, i)))
     for name, writer in topology.writers.items():
         for i, feature_name in enumerate(writer.covers):
-            if feature_name not in topology.features:
-                raise ValidationError(
-                    f"{feature_name!r} is no feature; valid: {_names(topology.features)}",
-                    doc.location("writers", name, "covers", i),
+            checks.append((feature_name, "feature", topology.features, ("writers", name, "covers", i)))
+    switchable = {*components, *topology.links, *(s.role for s in topology.stores.values() if s.role)}
+    for name in topology.switches.components:
+        checks.append((name, "store, service or link", switchable, ("switches", "components", name)))
+    if topology.compose is not None:
+        for name in topology.compose.store_env:
+            checks.append((name, "store", topology.stores, ("compose", "store_env", name)))
+    problems = [
+        Problem(_unknown(name, what, valid), doc.location(*keys))
+        for name, what, valid, keys in checks
+        if name not in valid
+    ]
+    # Imported here: chaosgate.scenario imports this module.
+    from chaosgate.scenario.models import BUILTIN_INJECTORS
+
+    unknown = set(topology.switches.injectors) - BUILTIN_INJECTORS
+    if unknown:
+        from injectors.plugins import plugin_injectors  # read only when a name is not a built-in's
+
+        injectors = BUILTIN_INJECTORS | set(plugin_injectors())
+        problems += [
+            Problem(_unknown(name, "injector", injectors), doc.location("switches", "injectors", name))
+            for name in sorted(unknown - injectors)
+        ]
+    return problems
+
+
+def _runtime_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
+    """What chaosgate needs of the stack where it starts it (the local runtime) or reaches it; keys
+    it would not use are not asked for."""
+    problems: list[Problem] = []
+    starts = topology.remote is None and topology.runtime == "local"
+    if topology.proxy is None and (topology.remote is None or topology.remote.proxy_api is None):
+        if starts:
+            why = "the local runtime starts the fault proxy's API on proxy.api_port"
+        elif topology.remote is None:
+            why = "the compose runtime publishes Toxiproxy's API on proxy.api_port"
+        else:
+            why = "the fault proxy's API is http://<remote.host>:<proxy.api_port> without remote.proxy_api"
+        message = f"missing required key 'proxy': {why} (e.g. proxy: {{api_port: 8474}})"
+        problems.append(Problem(message, doc.location("proxy")))
+    if not starts:
+        return problems
+    if topology.service_defaults.command is None:
+        problems.append(
+            Problem(
+                "missing required key 'command': the local runtime starts every service with it, "
+                'e.g. command: ["{python}", "-m", "myapp", "{service}"]',
+                doc.location("service_defaults", "command"),
+            )
+        )
+    for name, store in topology.stores.items():
+        if store.port is None:
+            problems.append(
+                Problem(
+                    f"missing required key 'port': the local runtime starts store {name!r} listening on it",
+                    doc.location("stores", name, "port"),
                 )
-    try:
-        topology.start_levels()
-    except ValueError as exc:
-        raise ValidationError(str(exc), doc.location("services")) from None
+            )
+    return problems
 
 
-def _check_ports(topology: Topology, doc: YamlDocument) -> None:
+def _port_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
     keys: dict[str, tuple[str, ...]] = {"proxy API": ("proxy", "api_port")}
     for name in topology.stores:
         keys[f"store {name}"] = ("stores", name, "port")
@@ -492,15 +648,29 @@ def _check_ports(topology: Topology, doc: YamlDocument) -> None:
     for name in topology.services:
         keys[f"service {name}"] = ("services", name, "port")
     owners: dict[int, str] = {}
+    problems: list[Problem] = []
     for port, owner in topology.ports():
         if port in owners:
             first = doc.location(*keys[owners[port]])
-            raise ValidationError(
-                f"port {port} is already used by {owners[port]} (line {first.line}); "
-                "every port must be written once",
-                doc.location(*keys[owner]),
+            problems.append(
+                Problem(
+                    f"port {port} is already used by {owners[port]} (line {first.line}); "
+                    "every port must be written once",
+                    doc.location(*keys[owner]),
+                )
             )
-        owners[port] = owner
+        else:
+            owners[port] = owner
+    return problems
+
+
+def _unknown(name: str, what: str, valid: Any) -> str:
+    return f"{name!r} is no {what}{_did_you_mean(name, valid)}; valid: {_names(valid)}"
+
+
+def _did_you_mean(name: str, valid: Any) -> str:
+    close = difflib.get_close_matches(name, sorted(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _names(names: Any) -> str:

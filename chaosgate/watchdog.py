@@ -57,18 +57,10 @@ def spawn(*, ledger: Path, config: Path, run_dir: Path, owner_pid: int, log: Pat
 def environment(topology: Topology, run_dir: Path) -> FaultEnvironment:
     """The fault environment of the stack in `run_dir`, with the profile it was started with."""
     if attaches(topology):
-        remote = RemoteStack(topology, run_dir=run_dir)
-        return FaultEnvironment(
-            topology=topology,
-            proxy_api_url=remote.proxy_api_url,
-            gateway_url=remote.gateway_url,
-            docker_host=remote.docker_host,
-        )
+        return RemoteStack(topology, run_dir=run_dir).fault_environment()
     state = ProcessTable(run_dir).state
     stack = LocalStack(topology, run_dir=run_dir, profile=state.profile, switches=state.switches)
-    return FaultEnvironment(
-        topology=topology, proxy_api_url=stack.proxy_api_url, gateway_url=stack.gateway_url, stack=stack
-    )
+    return stack.fault_environment()
 
 
 def watch(controller: FaultController, owner_pid: int, *, poll_s: float = POLL_S) -> None:

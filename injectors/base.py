@@ -5,16 +5,35 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from chaosgate.scenario.models import FaultBase
-from chaosgate.stack.launcher import LocalStack
 from chaosgate.topology import Topology
 
 SpecT = TypeVar("SpecT", bound=FaultBase)
 
+Runtime = Literal["local", "compose", "remote"]
+"""Where the stack runs: chaosgate's local processes, a compose project here, or another host."""
+EVERY_RUNTIME: frozenset[Runtime] = frozenset({"local", "compose", "remote"})
+
+
+def runtime_of(topology: Topology) -> Runtime:
+    """The runtime a run on this topology uses: `remote` when chaos.yaml has `remote:`."""
+    return "remote" if topology.remote is not None else topology.runtime
+
+
 HandleData = dict[str, Any]
 """What `apply` learned that `remove` needs (a toxic's name, a pid...): JSON, kept in the fault ledger."""
+
+
+class ServiceProcesses(Protocol):
+    """The service processes this machine runs (the local runtime): what `process` faults signal."""
+
+    def pid_of(self, name: str) -> int | None: ...
+
+    def kill_service(self, name: str) -> None: ...
+
+    def start_service(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -24,9 +43,10 @@ class FaultEnvironment:
     topology: Topology
     proxy_api_url: str
     gateway_url: str
-    stack: LocalStack | None = None  # only on the local runtime
+    stack: ServiceProcesses | None = None  # only where this machine runs the services (local runtime)
     docker_host: str | None = None  # chaos.yaml's remote.docker_host; else DOCKER_HOST or the socket
     call_timeout_s: float = 5.0
+    runtime: Runtime = "local"
 
     @property
     def host(self) -> str:
@@ -36,9 +56,16 @@ class FaultEnvironment:
 
 class Injector(ABC, Generic[SpecT]):
     """apply → verify → remove, for one family of faults. `remove` must be idempotent: rollback,
-    the deadline watchdog and the next run's sweep may all call it for the same fault."""
+    the deadline watchdog and the next run's sweep may all call it for the same fault.
+
+    `name` is what scenarios write as `injector:`; `fault` is the model of those faults, a FaultBase
+    whose `injector` field is `Literal[name]` (scenario files and the fault ledger validate with it)."""
 
     name: ClassVar[str]
+    fault: ClassVar[type[FaultBase]]
+    # Where its faults can act (container faults need containers): a run elsewhere is refused before
+    # anything is touched, naming the runtimes that would do.
+    runtimes: ClassVar[frozenset[Runtime]] = EVERY_RUNTIME
 
     def __init__(self, env: FaultEnvironment) -> None:
         self.env = env
@@ -62,10 +89,14 @@ class Injector(ABC, Generic[SpecT]):
 InjectorFactory = Callable[[FaultEnvironment], Injector[Any]]
 
 
-def default_injectors() -> Mapping[str, InjectorFactory]:
+def builtin_injectors() -> Mapping[str, type[Injector[Any]]]:
     """The injectors chaosgate ships, by the `injector:` name scenarios use."""
+    from injectors.disk import DiskInjector
     from injectors.docker import DockerInjector
+    from injectors.netem import NetemInjector
+    from injectors.partition import PartitionInjector
     from injectors.pool import PoolInjector
+    from injectors.pressure import PressureInjector
     from injectors.process import ProcessInjector
     from injectors.provider import ProviderInjector
     from injectors.toxiproxy import ToxiproxyInjector
@@ -80,5 +111,17 @@ def default_injectors() -> Mapping[str, InjectorFactory]:
             WsFloodInjector,
             DockerInjector,
             ProviderInjector,
+            PartitionInjector,
+            NetemInjector,
+            PressureInjector,
+            DiskInjector,
         )
     }
+
+
+def default_injectors() -> Mapping[str, InjectorFactory]:
+    """Every injector available here: chaosgate's own, then the installed plugins
+    (entry point group `chaosgate.injectors`)."""
+    from injectors.plugins import plugin_injectors
+
+    return {**builtin_injectors(), **plugin_injectors()}

@@ -1,77 +1,65 @@
-"""Container faults on the compose runtime: kill, stop or pause a container through the Docker Engine API."""
+"""Container faults on the compose runtime: kill, stop, pause or restart a container through the Docker
+Engine API, each checked on the wire (its port stops answering) and undone on removal."""
 
 from __future__ import annotations
 
-import os
-import time
-from typing import Any
+from typing import ClassVar
 
 from chaosgate.errors import FaultError
 from chaosgate.scenario.models import DockerFault
-from injectors.base import FaultEnvironment, HandleData, Injector
+from injectors.base import FaultEnvironment, HandleData, Injector, Runtime
+from injectors.containers import ContainerEngine, expect_silence, require_runtime, wire_for
 
-COMPOSE_PROJECT = "secureconnect"
+# What each action leaves the container as, for verification.
+BROKEN = {"kill": {"exited", "dead"}, "stop": {"exited", "dead"}, "pause": {"paused"}}
 
 
 class DockerInjector(Injector[DockerFault]):
-    """kill → restarted on removal (`docker start`, as `restart: unless-stopped` would); stop → started;
-    pause → unpaused. The engine comes from chaos.yaml's remote.docker_host, else DOCKER_HOST (or the
-    local socket), as the docker CLI does."""
+    """kill → started again on removal (as `restart: unless-stopped` would); stop → started; pause →
+    unpaused; restart → nothing to undo but a container left down is started. The engine comes from
+    chaos.yaml's remote.docker_host, else DOCKER_HOST (or the local socket), as the docker CLI does; a
+    container is a compose service of chaos.yaml's project (by the compose labels), or named as is."""
 
     name = "docker"
+    fault = DockerFault
+    runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose", "remote"})
 
-    def __init__(self, env: FaultEnvironment, *, base_url: str | None = None) -> None:
+    def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
-        import docker  # imported here: the SDK is only needed on the compose runtime
-
-        self._errors = docker.errors
-        url = base_url or env.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        try:
-            self.client = docker.DockerClient(base_url=url, timeout=int(env.call_timeout_s), version="1.43")
-            self.client.ping()
-        except Exception as exc:
-            raise FaultError(
-                f"no Docker engine is reachable at {url} ({type(exc).__name__}); the docker injector "
-                "needs the compose runtime (`chaosgate stack up --runtime compose`), chaos.yaml's "
-                "remote.docker_host or DOCKER_HOST"
-            ) from None
+        require_runtime(self.name, self.runtimes, env)
+        self.engine = ContainerEngine(env)
 
     def close(self) -> None:
-        self.client.close()
-
-    def _container(self, name: str) -> Any:
-        for candidate in (name, f"{COMPOSE_PROJECT}-{name}-1"):
-            try:
-                return self.client.containers.get(candidate)
-            except self._errors.NotFound:
-                continue
-        raise FaultError(f"no container named {name!r} (nor {COMPOSE_PROJECT}-{name}-1)")
+        self.engine.close()
 
     def apply(self, spec: DockerFault, *, fault_id: str) -> HandleData:
-        container = self._container(spec.container)
+        container = self.engine.container(spec.container)
+        container.reload()
+        started_at = str(container.attrs["State"].get("StartedAt", ""))
         if spec.action == "kill":
             container.kill()
         elif spec.action == "stop":
             container.stop(timeout=5)
-        else:
+        elif spec.action == "pause":
             container.pause()
-        return {"container": container.id}
+        else:
+            container.restart(timeout=5)
+        return {"container": container.id, "started_at": started_at}
 
     def verify(self, spec: DockerFault, data: HandleData) -> str:
-        want = "paused" if spec.action == "pause" else "exited"
-        deadline = time.monotonic() + 1.0
-        container = self._container(spec.container)
-        while True:
-            container.reload()
-            status = container.status
-            if status == want:
-                return f"container {container.name} is {status}"
-            if time.monotonic() > deadline:
-                raise FaultError(f"container {container.name} is {status}, not {want}, after {spec.action}")
-            time.sleep(0.05)
+        container = self.engine.container(spec.container)
+        wire = wire_for(self.env, spec.container)
+        if spec.action == "restart":
+            self.engine.wait_status(container, {"running"}, "restart")
+            started_at = str(container.attrs["State"].get("StartedAt", ""))
+            if started_at == data.get("started_at"):
+                raise FaultError(f"container {container.name} did not restart (started at {started_at})")
+            return f"container {container.name} restarted (started again at {started_at})"
+        status = self.engine.wait_status(container, BROKEN[spec.action], spec.action)
+        return expect_silence(wire, f"container {container.name} is {status}")
 
     def remove(self, spec: DockerFault, data: HandleData) -> None:
-        container = self._container(spec.container)
+        container = self.engine.container(spec.container)
         container.reload()
         if container.status == "paused":
             container.unpause()

@@ -23,6 +23,7 @@ GRACE_S = 15.0
 
 class PoolInjector(Injector[PoolFault]):
     name = "pool"
+    fault = PoolFault
 
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)

@@ -19,7 +19,7 @@ from chaosgate.scenario.models import ProviderFault
 from injectors.base import FaultEnvironment, HandleData, Injector
 
 PROVIDER_SERVICE = "push-provider"
-DEFAULT_SERVER_KEY = "secureconnect-push-server-key"  # the simulator's default when chaos.yaml sets none
+SERVER_KEY = "SC_PUSH_SERVER_KEY"  # in the simulator's chaos.yaml env: the key its probe send presents
 PROBE_PATH = "/v1/projects/chaosgate/messages:send"
 PROBE_TOKEN = "chaosgate-probe"
 SLOW_PROBE_WAIT_S = 0.6  # verify a slow mode by the absence of an answer this long (or the whole delay)
@@ -31,6 +31,7 @@ class ProviderInjector(Injector[ProviderFault]):
     """Sets the simulator's failure mode as a layer named by the fault id; `remove` drops that layer."""
 
     name = "provider"
+    fault = ProviderFault
 
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
@@ -40,7 +41,13 @@ class ProviderInjector(Injector[ProviderFault]):
                 f"no {PROVIDER_SERVICE!r} service in {env.topology.source}: nothing to inject into"
             )
         self.base_url = env.topology.service_url(PROVIDER_SERVICE)
-        self._server_key = service.env.get("SC_PUSH_SERVER_KEY") or DEFAULT_SERVER_KEY
+        server_key = service.env.get(SERVER_KEY)
+        if not server_key:
+            raise FaultError(
+                f"the provider injector's probe send needs the simulator's server key: set "
+                f"services.{PROVIDER_SERVICE}.env.{SERVER_KEY} in {env.topology.source}"
+            )
+        self._server_key = server_key
         self._http = httpx.Client(base_url=self.base_url, timeout=env.call_timeout_s)
 
     def close(self) -> None:

@@ -253,6 +253,7 @@ class ToxiproxyInjector(Injector[ToxiproxyFault]):
     """Link faults through any Toxiproxy: take a proxy down, or add a toxic; verified on the wire."""
 
     name = "toxiproxy"
+    fault = ToxiproxyFault
 
     # How long verification may wait for a reply: the issue's budget is one second from
     # apply to verified, so slow toxics are verified by the *absence* of a reply.

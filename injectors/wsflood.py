@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from injectors.background import BackgroundHold
 from injectors.base import FaultEnvironment, HandleData, Injector
 
 GRACE_S = 15.0
+SOCKETS_PER_ACCOUNT = 10  # below the target's per-user socket cap, so the per-backend cap is what is hit
+LOGIN_CONCURRENCY = 8
 PASSWORD = "chaosgate-flood-password-1"
 
 
@@ -36,30 +40,45 @@ class FloodStats:
 
 class WsFloodInjector(Injector[WsFloodFault]):
     name = "wsflood"
+    fault = WsFloodFault
 
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
         self._holds: dict[str, BackgroundHold] = {}
         self._stats: dict[str, FloodStats] = {}
 
-    def _token(self) -> str:
-        email = f"flood-{uuid.uuid4().hex[:10]}@flood.chaosgate.test"
-        with httpx.Client(base_url=self.env.gateway_url, timeout=self.env.call_timeout_s) as http:
-            http.post(
+    def _tokens(self, count: int) -> list[str]:
+        """`count` flood accounts, registered and logged in concurrently: a real flood (a reconnect
+        storm) comes from many users, and a per-user socket cap must not turn it into a trickle."""
+
+        async def one(http: httpx.AsyncClient) -> str:
+            email = f"flood-{uuid.uuid4().hex[:10]}@flood.chaosgate.test"
+            await http.post(
                 "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "flood"}
             )
-            login = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-        if login.status_code != 200:
-            raise FaultError(
-                f"wsflood: could not log a flood user in: {login.status_code} {login.text[:200]}"
-            )
-        return str(login.json()["access_token"])
+            login = await http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+            if login.status_code != 200:
+                raise FaultError(
+                    f"wsflood: could not log a flood user in: {login.status_code} {login.text[:200]}"
+                )
+            return str(login.json()["access_token"])
+
+        async def all_of_them() -> list[str]:
+            limits = httpx.Limits(max_connections=LOGIN_CONCURRENCY)
+            async with httpx.AsyncClient(
+                base_url=self.env.gateway_url, timeout=self.env.call_timeout_s, limits=limits
+            ) as http:
+                return list(await asyncio.gather(*(one(http) for _ in range(count))))
+
+        return asyncio.run(all_of_them())
 
     def apply(self, spec: WsFloodFault, *, fault_id: str) -> HandleData:
-        url = self.env.gateway_url.replace("http://", "ws://", 1) + f"{spec.path}?token={self._token()}"
+        base = self.env.gateway_url.replace("http://", "ws://", 1) + spec.path
+        tokens = self._tokens(math.ceil(spec.connections / SOCKETS_PER_ACCOUNT))
+        urls = itertools.cycle([f"{base}?token={token}" for token in tokens])
         stats = FloodStats()
 
-        async def connect_one() -> None:
+        async def connect_one(url: str) -> None:
             try:
                 socket = await websockets.connect(url, open_timeout=5, close_timeout=0.5, ping_interval=None)
             except websockets.InvalidStatus:
@@ -77,7 +96,7 @@ class WsFloodInjector(Injector[WsFloodFault]):
                 for _ in range(spec.connections):
                     if stop.is_set():
                         break
-                    task = asyncio.create_task(connect_one())
+                    task = asyncio.create_task(connect_one(next(urls)))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                     await asyncio.sleep(1 / spec.rate)

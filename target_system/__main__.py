@@ -39,9 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = args[0]
     import uvicorn
 
-    from target_system.settings import Settings
+    from target_system.settings import ExposedWithWeakSecret, Settings
 
     settings = Settings.from_env({**os.environ, "SC_SERVICE": service})
+    try:
+        settings.check_exposure()
+    except ExposedWithWeakSecret as exc:
+        print(f"target_system {service}: {exc}", file=sys.stderr)
+        return 2
     app = load_factory(SERVICES[service])(settings)
     # Worker count, concurrency limit and listen backlog are uvicorn's defaults in every profile (one
     # process, limit_concurrency=None, backlog=2048): no hardening switch acts on them.

@@ -2,10 +2,11 @@
 
 The launcher sets, for every service: `SC_SERVICE`, `SC_HOST`, `SC_PORT`, `SC_PROFILE`
 (`baseline` | `reported` | `verified` | `hardened`, default hardened; see `switches.py`),
-`SC_SWITCHES` (`name=on|off,...`), `SC_JWT_SECRET`,
-`SC_RUN_DIR`, and the service's links: `SC_REDIS_URL`, `SC_SQL_DSN`, `SC_MESSAGES_DSN`,
-`SC_AUTH_URL`, `SC_CHAT_URL`, `SC_VIDEO_URL`, `SC_STORAGE_URL`, `SC_PUSH_URL`, `SC_PUSH_PROVIDER_URL`,
-`SC_OBJECT_STORE_URL`.
+`SC_SWITCHES` (`name=on|off,...`), `SC_JWT_SECRET`, `SC_ADMIN_TOKEN` (the `X-Admin-Token` of admin
+endpoints; unset: they always answer 403), `SC_RUN_DIR`, and the service's links: `SC_REDIS_URL`,
+`SC_SQL_DSN`, `SC_MESSAGES_DSN`, `SC_AUTH_URL`, `SC_CHAT_URL`, `SC_VIDEO_URL`, `SC_STORAGE_URL`,
+`SC_PUSH_URL`, `SC_PUSH_PROVIDER_URL`, `SC_OBJECT_STORE_URL`. A service refuses to start listening
+beyond loopback with a public or short secret (`Settings.check_exposure`).
 
 Tunables (each overridable by `SC_<NAME>`, e.g. `SC_REQUEST_TIMEOUT=2.5`; durations in seconds):
 
@@ -23,6 +24,7 @@ Tunables (each overridable by `SC_<NAME>`, e.g. `SC_REQUEST_TIMEOUT=2.5`; durati
 | SC_BREAKER_RESET | 5.0 | time the breaker stays open before a half-open trial |
 | SC_PROXY_TIMEOUT | 3.0 | gateway -> backend call timeout (PROXY_TIMEOUTS) |
 | SC_WS_CAP | 200 | WebSocket connections per process; per backend at the gateway (WS_CAP) |
+| SC_WS_USER_CAP | 20 | WebSockets per user in each chat/video process, every profile (not a switch) |
 | SC_LEGACY_WS_CAP | 1000 | WebSockets per chat/video process with WS_CAP off (the unfixed handlers' cap) |
 | SC_LEGACY_WS_BUFFER | 1000 | messages queued per chat socket with WS_CAP off (the unfixed send channel) |
 | SC_RATE_LIMIT | 20000 | requests per client key per window; high by default so the bench is not throttled |
@@ -55,6 +57,14 @@ from pathlib import Path
 from target_system.switches import Switches
 
 DEV_JWT_SECRET = "secureconnect-dev-secret-not-for-production"
+# Secrets that were ever published (in this repository's compose defaults): never good enough to expose.
+PUBLIC_SECRETS = frozenset({DEV_JWT_SECRET, "secureconnect-dev-admin-token"})
+MIN_SECRET_BYTES = 32
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class ExposedWithWeakSecret(ValueError):
+    """The service would listen beyond loopback with a secret anyone can know or guess."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,7 @@ class Tunables:
     breaker_reset: float = 5.0
     proxy_timeout: float = 3.0
     ws_cap: int = 200
+    ws_user_cap: int = 20
     legacy_ws_cap: int = 1000
     legacy_ws_buffer: int = 1000
     rate_limit: int = 20000
@@ -124,6 +135,7 @@ class Settings:
     port: int = 8000
     switches: Switches = field(default_factory=Switches.resolve)
     jwt_secret: str = DEV_JWT_SECRET
+    admin_token: str | None = None
     run_dir: Path = Path(".chaosgate/run")
     redis_url: str = "redis://127.0.0.1:6379/0"
     sql_dsn: str | None = None
@@ -152,6 +164,7 @@ class Settings:
             port=port,
             switches=Switches.resolve(env.get("SC_PROFILE") or "hardened", env.get("SC_SWITCHES", "")),
             jwt_secret=env.get("SC_JWT_SECRET") or DEV_JWT_SECRET,
+            admin_token=_optional(env, "SC_ADMIN_TOKEN"),
             run_dir=Path(env.get("SC_RUN_DIR") or ".chaosgate/run"),
             redis_url=env.get("SC_REDIS_URL") or "redis://127.0.0.1:6379/0",
             sql_dsn=_optional(env, "SC_SQL_DSN"),
@@ -165,3 +178,30 @@ class Settings:
             object_store_url=_optional(env, "SC_OBJECT_STORE_URL"),
             tunables=Tunables.from_env(env),
         )
+
+    def check_exposure(self, environ: Mapping[str, str] | None = None) -> None:
+        """Refuse (`ExposedWithWeakSecret`) to serve beyond loopback with a public or short secret.
+
+        Beyond loopback means `SC_HOST` is not a loopback address, or `CHAOSGATE_BIND` (how compose
+        publishes the ports) is set to anything but one: then anyone who can reach the port could
+        forge any user's token with a known JWT secret, or run admin jobs with a known admin token.
+        """
+        env = os.environ if environ is None else environ
+        exposed = [
+            f"{key}={value}"
+            for key, value in (("SC_HOST", self.host), ("CHAOSGATE_BIND", env.get("CHAOSGATE_BIND", "")))
+            if value.strip() and value.strip().strip("[]") not in LOOPBACK_HOSTS
+        ]
+        if not exposed:
+            return
+        weak = [
+            name
+            for name, secret in (("SC_JWT_SECRET", self.jwt_secret), ("SC_ADMIN_TOKEN", self.admin_token))
+            if secret is not None and (secret in PUBLIC_SECRETS or len(secret.encode()) < MIN_SECRET_BYTES)
+        ]
+        if weak:
+            raise ExposedWithWeakSecret(
+                f"refusing to listen beyond loopback ({', '.join(exposed)}) with a public or short "
+                f"{' and '.join(weak)}: set {' and '.join(weak)} to at least {MIN_SECRET_BYTES} random "
+                "bytes (e.g. `openssl rand -hex 32`), or bind to 127.0.0.1"
+            )

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,11 +142,13 @@ async def calibrate(
     profile: str,
     fraction: float,
     lead_in_s: float = LEAD_IN_S,
+    definition_env: Mapping[str, str] | None = None,
 ) -> CapacityRecord:
     """Offer each rate of `steps` for `step_s` seconds and return the capacity found.
 
     `workers` > 0 runs a Locust master and that many workers (the processes share the schedule's
-    epoch); 0 runs one Locust process. RunError when the stack fails even the first step.
+    epoch); 0 runs one Locust process; `definition_env` is what the locustfile itself reads (the
+    declared requests' file). RunError when the stack fails even the first step.
     """
     rates = [float(r) for r in steps]
     if not rates or step_s <= WARMUP_S or not 0 < fraction <= 1 or any(r <= 0 for r in rates):
@@ -165,6 +167,7 @@ async def calibrate(
         workers=workers,
         locustfile=locustfile,
         environment={
+            **(definition_env or {}),
             **open_loop_environment(
                 users=users, rate_rps=rates[0], max_in_flight=cap, request_timeout_s=request_timeout_s
             ),

@@ -1,8 +1,8 @@
 """The default open-loop load: GET one path (CHAOSGATE_LOAD_PATH, "/" unless set) at the plan's rate.
 
 Loaded only by `python -m locust -f <this file>`, never imported by the harness. A target's own
-locustfile (`load.locustfile` in chaos.yaml; SecureConnect's is target_system/load/locustfile.py)
-subclasses chaosgate.load.openloop.OpenLoopUser the same way, with an action per feature.
+locustfile (`load.locustfile` in chaos.yaml) subclasses chaosgate.load.openloop.OpenLoopUser the same
+way, with an action per feature; chaos.yaml's `load.requests` run through requests_locustfile.py.
 """
 
 from __future__ import annotations

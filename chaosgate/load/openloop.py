@@ -248,12 +248,18 @@ class OpenLoopUser(FastHttpUser):
     def setup(self) -> bool:
         return True
 
+    def actions(self) -> list[tuple[str, Callable[[Any], None], int]]:
+        """(name, action, weight) of each kind of arrival; an action is called with the user. By
+        default the methods marked @action; a user built from data (declared load) overrides this."""
+        table = [(name, getattr(type(self), name)) for name in dir(type(self))]
+        return [(name, fn, fn.chaosgate_weight) for name, fn in table if hasattr(fn, "chaosgate_weight")]
+
     def on_start(self) -> None:
         self._pending = Group()
         self._next_at: float | None = None
-        table = [(name, getattr(type(self), name)) for name in dir(type(self))]
-        self._actions = [(name, fn) for name, fn in table if hasattr(fn, "chaosgate_weight")]
-        self._weights = [fn.chaosgate_weight for _, fn in self._actions]
+        table = self.actions()
+        self._actions = [(name, fn) for name, fn, _ in table]
+        self._weights = [weight for _, _, weight in table]
         if not self._actions:
             raise ValueError(f"{type(self).__name__} has no @action methods")
         self._setting_up = False

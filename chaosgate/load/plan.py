@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The variables chaosgate.load.openloop reads inside a Locust process (one vocabulary, here).
@@ -17,6 +17,7 @@ ENV_T0 = "CHAOSGATE_LOAD_T0"  # epoch seconds the step schedule starts at (share
 ENV_WARMUP_S = "CHAOSGATE_LOAD_WARMUP_S"  # the head of each step left out of its figures
 ENV_GAUGE_DIR = "CHAOSGATE_LOAD_GAUGE_DIR"  # where each process writes openloop-<pid>.json each second
 ENV_ARRIVALS = "CHAOSGATE_LOAD_ARRIVALS"  # "poisson" (default) or "even"
+ENV_REQUESTS = "CHAOSGATE_LOAD_REQUESTS"  # the JSON file of chaos.yaml's load.requests (generic locustfile)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class LoadPlan:
     request_timeout_s: float
     capacity_rps: float | None = None
     fraction: float | None = None
+    definition_env: Mapping[str, str] = field(default_factory=dict)  # what the locustfile itself reads
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.rate_rps <= 0 or self.max_in_flight < 1 or self.request_timeout_s <= 0:
@@ -37,12 +39,15 @@ class LoadPlan:
 
     def environment(self, *, processes: int) -> dict[str, str]:
         """The variables for each of `processes` Locust processes that run users."""
-        return open_loop_environment(
-            users=self.users,
-            rate_rps=self.rate_rps,
-            max_in_flight=math.ceil(self.max_in_flight / max(1, processes)),
-            request_timeout_s=self.request_timeout_s,
-        )
+        return {
+            **self.definition_env,
+            **open_loop_environment(
+                users=self.users,
+                rate_rps=self.rate_rps,
+                max_in_flight=math.ceil(self.max_in_flight / max(1, processes)),
+                request_timeout_s=self.request_timeout_s,
+            ),
+        }
 
 
 def open_loop_environment(

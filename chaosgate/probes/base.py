@@ -27,14 +27,27 @@ class ProbeSample:
 
 @dataclass
 class ProbeContext:
-    """What probes share during a run: the gateway client, the probe timeout and the flows' state
-    (accounts, tokens, conversation ids) that setup prepared."""
+    """What probes share during a run: the gateway client, the probe timeout, the plugin flows' state
+    (accounts, tokens, conversation ids) that setup prepared, and the values declared requests captured."""
 
     gateway_url: str
     http: httpx.AsyncClient
     timeout_s: float = 2.0
     state: dict[str, Any] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)  # service name -> its own base URL
+    # chaos.yaml's probes.degraded_header (set by the probes' setup): a 2xx carrying it is degraded.
+    degraded_header: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)  # `${name}` -> value, captured by probes.setup
+
+    def classify(self, response: httpx.Response, *, expected: frozenset[int] = frozenset()) -> ProbeOutcome:
+        """One answer's outcome by the product rules, with this system's degraded marker."""
+        return classify_http(
+            response.status_code,
+            response.headers,
+            response.content,
+            expected_status=expected,
+            degraded_header=self.degraded_header,
+        )
 
 
 class Probe(Protocol):
@@ -65,27 +78,10 @@ async def timed(target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[]
 
 
 @dataclass(frozen=True)
-class RequestProbe:
-    """A probe declared in chaos.yaml: one request through the gateway and the status that means served."""
-
-    method: str
-    path: str
-    body: Any = None
-    expect_status: frozenset[int] = frozenset()
-
-    async def __call__(self, ctx: ProbeContext) -> ProbeOutcome:
-        response = await ctx.http.request(self.method, self.path, json=self.body)
-        return classify_http(
-            response.status_code, response.headers, response.content, expected_status=self.expect_status
-        )
-
-
-@dataclass(frozen=True)
 class HealthProbe:
     """A component's liveness, straight to the component (not through the gateway or the proxy)."""
 
     url: str
 
     async def __call__(self, ctx: ProbeContext) -> ProbeOutcome:
-        response = await ctx.http.get(self.url)
-        return classify_http(response.status_code, response.headers, response.content)
+        return ctx.classify(await ctx.http.get(self.url))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 
 from chaosgate.scoring import ProbeOutcome
-
-DEGRADED_HEADER = "x-secureconnect-degraded"
 
 # Why the last answer a probe classified was not a plain success ("HTTP 503: ..."). Each probe loop
 # runs in its own task, hence its own context, so concurrent probes never see each other's notes.
@@ -21,13 +19,16 @@ def classify_http(
     body: bytes,
     *,
     expected_status: frozenset[int] = frozenset(),
-    degraded_header: str = DEGRADED_HEADER,
+    degraded_header: str | None = None,
 ) -> ProbeOutcome:
-    """served: the expected 2xx; degraded: a 2xx with the degraded marker; rejected: 429/503 with an
+    """served: the expected status (any 2xx when none is given); degraded: that, carrying the system's
+    degraded marker (`degraded_header`; none given: no answer is degraded); rejected: 429/503 with an
     error body; anything else (other 4xx/5xx, an empty refusal) is an error."""
     ok = status in expected_status if expected_status else 200 <= status < 300
     if ok:
-        marker = next((v for k, v in headers.items() if k.lower() == degraded_header.lower()), None)
+        marker = None
+        if degraded_header:
+            marker = next((v for k, v in headers.items() if k.lower() == degraded_header.lower()), None)
         if marker is None:
             return ProbeOutcome.SERVED
         PROBE_DETAIL.set(f"degraded: {marker}"[:200])
@@ -36,3 +37,9 @@ def classify_http(
     if status in REJECTION_STATUSES and body.strip():
         return ProbeOutcome.REJECTED
     return ProbeOutcome.ERROR
+
+
+def worst(outcomes: Iterable[ProbeOutcome]) -> ProbeOutcome:
+    """The worst of several outcomes of one probe (served < degraded < rejected < error < hang)."""
+    order = list(ProbeOutcome)
+    return max(outcomes, key=order.index, default=ProbeOutcome.SERVED)

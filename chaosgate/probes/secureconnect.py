@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chaosgate.errors import ProbeError
 from chaosgate.probes.base import ProbeContext
-from chaosgate.probes.outcome import PROBE_DETAIL, classify_http
+from chaosgate.probes.outcome import PROBE_DETAIL, worst
 from chaosgate.probes.plugin import LedgerWriter, ProbePlugin
 from chaosgate.scoring import ProbeOutcome
 
@@ -98,19 +98,15 @@ async def setup(ctx: ProbeContext) -> None:
             )
 
 
-def _outcome(response: Any) -> ProbeOutcome:
-    return classify_http(response.status_code, response.headers, response.content)
-
-
 async def register(ctx: ProbeContext) -> ProbeOutcome:
     email = f"probe-{uuid.uuid4().hex}@probe.chaosgate.test"
     body = {"email": email, "password": PASSWORD, "display_name": "probe"}
-    return _outcome(await ctx.http.post("/v1/auth/register", json=body))
+    return ctx.classify(await ctx.http.post("/v1/auth/register", json=body))
 
 
 async def login(ctx: ProbeContext) -> ProbeOutcome:
     body = {"email": ctx.state["alice"]["email"], "password": PASSWORD}
-    return _outcome(await ctx.http.post("/v1/auth/login", json=body))
+    return ctx.classify(await ctx.http.post("/v1/auth/login", json=body))
 
 
 async def refresh(ctx: ProbeContext) -> ProbeOutcome:
@@ -122,39 +118,34 @@ async def refresh(ctx: ProbeContext) -> ProbeOutcome:
         ctx.state["carol"].update(response.json())
     elif response.status_code == 401:
         await relogin(ctx, "carol")  # as a user would; this sample still counts as the error it was
-    return _outcome(response)
+    return ctx.classify(response)
 
 
 async def me(ctx: ProbeContext) -> ProbeOutcome:
-    return _outcome(await ctx.http.get("/v1/auth/me", headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.get("/v1/auth/me", headers=_auth(ctx)))
 
 
 async def send(ctx: ProbeContext) -> ProbeOutcome:
     body = {"body": "probe", "idempotency_key": f"probe-{uuid.uuid4().hex}"}
     path = f"/v1/chat/conversations/{ctx.state['conversation']}/messages"
-    return _outcome(await ctx.http.post(path, json=body, headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.post(path, json=body, headers=_auth(ctx)))
 
 
 async def history(ctx: ProbeContext) -> ProbeOutcome:
     path = f"/v1/chat/conversations/{ctx.state['conversation']}/messages?limit=20"
-    return _outcome(await ctx.http.get(path, headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.get(path, headers=_auth(ctx)))
 
 
 async def poll(ctx: ProbeContext) -> ProbeOutcome:
-    return _outcome(await ctx.http.get(f"/v1/chat/polls/{ctx.state['poll']}", headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.get(f"/v1/chat/polls/{ctx.state['poll']}", headers=_auth(ctx)))
 
 
 async def presence(ctx: ProbeContext) -> ProbeOutcome:
     beat = await ctx.http.post("/v1/chat/presence", headers=_auth(ctx))
     if not 200 <= beat.status_code < 300:
-        return _outcome(beat)
+        return ctx.classify(beat)
     query = await ctx.http.get(f"/v1/chat/presence?users={ctx.state['alice']['user_id']}", headers=_auth(ctx))
-    worst = max(_outcome(beat), _outcome(query), key=_severity)
-    return worst
-
-
-def _severity(outcome: ProbeOutcome) -> int:
-    return list(ProbeOutcome).index(outcome)
+    return worst([ctx.classify(beat), ctx.classify(query)])
 
 
 async def chat_ws(ctx: ProbeContext) -> ProbeOutcome:
@@ -186,7 +177,7 @@ async def _ws_round_trip(ctx: ProbeContext, path: str) -> ProbeOutcome:
 async def push_register(ctx: ProbeContext) -> ProbeOutcome:
     # The same token every time: registering again reactivates it instead of adding devices.
     body = {"token": ctx.state["device"], "platform": "android"}
-    return _outcome(await ctx.http.post("/v1/push/devices", json=body, headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.post("/v1/push/devices", json=body, headers=_auth(ctx)))
 
 
 async def _delivered(ctx: ProbeContext, since: int) -> tuple[list[dict[str, Any]], int]:
@@ -207,7 +198,7 @@ async def push_notify(ctx: ProbeContext) -> ProbeOutcome:
         path, json={"body": "notify probe", "idempotency_key": key}, headers=_auth(ctx, "bob")
     )
     if not 200 <= sent.status_code < 300:
-        return _outcome(sent)
+        return ctx.classify(sent)
     while True:  # bounded by the probe timeout around every probe
         received, since = await _delivered(ctx, since)
         ctx.state["push_seq"] = since
@@ -221,9 +212,9 @@ async def video_call(ctx: ProbeContext) -> ProbeOutcome:
     body = {"participants": [ctx.state["bob"]["user_id"]], "kind": "direct"}
     created = await ctx.http.post("/v1/video/calls", json=body, headers=_auth(ctx))
     if created.status_code != 201:
-        return _outcome(created)
+        return ctx.classify(created)
     left = await ctx.http.post(f"/v1/video/calls/{created.json()['id']}/leave", headers=_auth(ctx))
-    return max(_outcome(created), _outcome(left), key=_severity)
+    return worst([ctx.classify(created), ctx.classify(left)])
 
 
 async def video_signal(ctx: ProbeContext) -> ProbeOutcome:
@@ -233,11 +224,12 @@ async def video_signal(ctx: ProbeContext) -> ProbeOutcome:
 
 async def storage_upload(ctx: ProbeContext) -> ProbeOutcome:
     body = f"probe {uuid.uuid4().hex}".encode()
-    return _outcome(await ctx.http.post("/v1/storage/files?name=probe.txt", content=body, headers=_auth(ctx)))
+    response = await ctx.http.post("/v1/storage/files?name=probe.txt", content=body, headers=_auth(ctx))
+    return ctx.classify(response)
 
 
 async def storage_download(ctx: ProbeContext) -> ProbeOutcome:
-    return _outcome(await ctx.http.get(f"/v1/storage/files/{ctx.state['file']}", headers=_auth(ctx)))
+    return ctx.classify(await ctx.http.get(f"/v1/storage/files/{ctx.state['file']}", headers=_auth(ctx)))
 
 
 class CallRecords:

@@ -128,6 +128,21 @@ class ToxiproxyApi:
         ]
         for name in self._proxies.all():
             lines.append(f'chaosgate_proxy_toxics{{proxy="{name}"}} {len(self._proxies.get(name).toxics)}')
+        # Toxiproxy's own names and labels (its -proxy-metrics), so one dashboard reads either server.
+        for metric, what in (("received", "from"), ("sent", "to")):
+            lines += [
+                f"# HELP toxiproxy_proxy_{metric}_bytes_total Bytes {metric} {what} each side, per proxy.",
+                f"# TYPE toxiproxy_proxy_{metric}_bytes_total counter",
+            ]
+            for name in self._proxies.all():
+                proxy = self._proxies.get(name)
+                counts = getattr(proxy.traffic, metric)
+                for stream, count in counts.items():
+                    labels = (
+                        f'direction="{stream.value}",listener="{proxy.listen}",proxy="{name}",'
+                        f'upstream="{proxy.upstream}"'
+                    )
+                    lines.append(f"toxiproxy_proxy_{metric}_bytes_total{{{labels}}} {count}")
         return Response(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
 
     async def reset(self, request: Request) -> Response:

@@ -9,7 +9,7 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
-from chaosgate.proxy.link import Direction
+from chaosgate.proxy.link import Direction, Traffic
 from chaosgate.proxy.models import Address, Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec
@@ -85,8 +85,10 @@ class ProxyConnection:
         toxics: Callable[[Stream], list[ToxicSpec]],
         timer: Timer,
         on_closed: Callable[[ProxyConnection], None],
+        traffic: Traffic | None = None,
     ) -> None:
         self._upstream = upstream
+        self._traffic = traffic or Traffic()
         self._toxics = toxics
         self.timer = timer
         self._on_closed = on_closed
@@ -125,8 +127,12 @@ class ProxyConnection:
         client_t, server_t = self.client.transport, server.transport
         assert client_t is not None and server_t is not None
         self.directions = {
-            Stream.UPSTREAM: Direction(self, Stream.UPSTREAM, client_t, server_t, self.timer, self._rng),
-            Stream.DOWNSTREAM: Direction(self, Stream.DOWNSTREAM, server_t, client_t, self.timer, self._rng),
+            Stream.UPSTREAM: Direction(
+                self, Stream.UPSTREAM, client_t, server_t, self.timer, self._rng, self._traffic
+            ),
+            Stream.DOWNSTREAM: Direction(
+                self, Stream.DOWNSTREAM, server_t, client_t, self.timer, self._rng, self._traffic
+            ),
         }
         for stream, direction in self.directions.items():
             direction.set_toxics(self._toxics(stream))

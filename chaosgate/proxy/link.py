@@ -24,6 +24,15 @@ from chaosgate.proxy.toxics import TOXIC_TYPES, Toxic, ToxicSpec
 QUEUE_HIGH_WATER = 1 << 20
 
 
+class Traffic:
+    """Bytes a proxy received and sent, per stream, over all its connections (Toxiproxy's
+    `toxiproxy_proxy_received_bytes_total` and `_sent_bytes_total` on /metrics)."""
+
+    def __init__(self) -> None:
+        self.received = dict.fromkeys(Stream, 0)
+        self.sent = dict.fromkeys(Stream, 0)
+
+
 class ConnectionControl(Protocol):
     """What a direction needs from its connection: close it, or reset one side with an RST."""
 
@@ -75,8 +84,10 @@ class Direction:
         dst: asyncio.Transport,
         timer: Timer,
         rng: random.Random,
+        traffic: Traffic | None = None,
     ) -> None:
         self.connection = connection
+        self.traffic = traffic or Traffic()
         self.stream = stream
         self.src = src
         self.dst = dst
@@ -143,8 +154,10 @@ class Direction:
     # -- data from the source -------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        self.traffic.received[self.stream] += len(data)
         if self._task is None and not self._active:
             self.dst.write(data)  # the fast path
+            self.traffic.sent[self.stream] += len(data)
             return
         self._queue.append(Chunk(data, time.monotonic(), self._rng.uniform(-1.0, 1.0)))
         self._queued_bytes += len(data)
@@ -248,6 +261,7 @@ class Direction:
             self.connection.close()
             return False
         self.dst.write(data[chunk.offset : chunk.offset + size] if size < len(data) else data)
+        self.traffic.sent[self.stream] += size
         chunk.offset += size
         now = time.monotonic()
         for toxic in toxics:

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 from chaosgate.proxy.connection import ProxyConnection
+from chaosgate.proxy.link import Traffic
 from chaosgate.proxy.models import Address, ApiError, Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec
@@ -25,6 +26,7 @@ class Proxy:
         self._timer = timer
         self._server: asyncio.Server | None = None
         self._connections: set[ProxyConnection] = set()
+        self.traffic = Traffic()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class Proxy:
             toxics=self.toxics_for,
             timer=self._timer,
             on_closed=self._connections.discard,
+            traffic=self.traffic,
         )
         self._connections.add(connection)
         return connection.client

@@ -70,7 +70,7 @@ def compare_profiles(
             results.append(run_on_stack(stack, topology, scenarios, out=out, time_scale=time_scale, err=err))
         a, b = results
         hardened = b if b.profile == "hardened" else a
-        exercised = {s.name: switches_for(s) for s in hardened.scenarios}
+        exercised = {s.name: switches_for(s, topology) for s in hardened.scenarios}
         contributions: list[SwitchContribution] = []
         if per_switch:
             # Bounded: one run per switch, of only the scenarios whose fault that switch acts on.

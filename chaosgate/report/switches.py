@@ -1,49 +1,48 @@
-"""Which hardening switches act on a scenario's fault: the map `compare --profiles` credits fixes with."""
+"""Which hardening switches act on a scenario's fault: what `compare --profiles` credits fixes with.
+
+A scenario says so itself (`exercises:`); where it names none, chaos.yaml's `switches:` map does,
+from the scenario's faults: the target's vocabulary lives in its chaos.yaml, not here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
 from chaosgate.result import FaultRecord, ScenarioResult
+from chaosgate.topology import SwitchMap, Topology
 
-# A fault on a store (the proxy or store it breaks) → the fixes that act on that store's failure.
-STORE_SWITCHES: Mapping[str, tuple[str, ...]] = {
-    "redis": ("redis_retry", "redis_fallback", "presence_fail_open", "polling_fallback"),
-    "cassandra": ("message_cache", "store_timeouts"),
-    "cockroach": ("pool_limits", "store_timeouts"),
-    "cockroachdb": ("pool_limits", "store_timeouts"),
-    "push-provider": ("push_timeouts",),
-    "push_provider": ("push_timeouts",),
-}
-# Injectors whose fault only one family of fixes answers, whatever the target.
-INJECTOR_SWITCHES: Mapping[str, tuple[str, ...]] = {
-    "wsflood": ("ws_cap",),
-    "pool": ("pool_limits", "store_timeouts"),
-    "provider": ("push_timeouts",),
-}
-# A slow or broken link to a service, or a crashed service: the gateway's defences.
-SERVICE_SWITCHES: tuple[str, ...] = ("circuit_breaker", "proxy_timeouts", "request_timeout")
+_COMPONENT_KEYS = ("store", "proxy", "service")  # the spec keys that name what a fault breaks
 
 
-def _fault_switches(fault: FaultRecord, target: str) -> tuple[str, ...]:
-    if fault.injector in INJECTOR_SWITCHES:
-        return INJECTOR_SWITCHES[fault.injector]
-    where = next(
-        (str(fault.spec[k]) for k in ("store", "proxy", "service") if isinstance(fault.spec.get(k), str)),
-        target,
-    )
-    return STORE_SWITCHES.get(where, STORE_SWITCHES.get(target, SERVICE_SWITCHES))
-
-
-def switches_for(scenario: ScenarioResult) -> list[str]:
+def switches_for(scenario: ScenarioResult, topology: Topology) -> list[str]:
     """The switches a scenario exercises, in a stable order, without repeats: its own `exercises`
-    list, or (for runs recorded before scenarios said so) what its faults suggest."""
+    list, or what chaos.yaml's `switches:` map says of its faults (of its target when it injected
+    none)."""
     if scenario.exercises:
         return list(dict.fromkeys(scenario.exercises))
-    faults: Iterable[FaultRecord] = scenario.faults
+    known = _by_component(topology)
     found: dict[str, None] = {}
-    for fault in faults:
-        found.update(dict.fromkeys(_fault_switches(fault, scenario.target)))
+    for fault in scenario.faults:
+        found.update(dict.fromkeys(_fault_switches(fault, scenario.target, topology.switches, known)))
     if not found:  # an aborted scenario injected nothing: fall back on its target
-        found.update(dict.fromkeys(STORE_SWITCHES.get(scenario.target, SERVICE_SWITCHES)))
+        found.update(dict.fromkeys(known.get(scenario.target, topology.switches.default)))
     return list(found)
+
+
+def _by_component(topology: Topology) -> dict[str, list[str]]:
+    """The map's components, each also under its store's role (a fault may name either)."""
+    known = dict(topology.switches.components)
+    for name, store in topology.stores.items():
+        if name in known and store.role:
+            known.setdefault(store.role, known[name])
+    return known
+
+
+def _fault_switches(
+    fault: FaultRecord, target: str, switches: SwitchMap, known: dict[str, list[str]]
+) -> list[str]:
+    if fault.injector in switches.injectors:
+        return switches.injectors[fault.injector]
+    where = next(
+        (str(fault.spec[k]) for k in _COMPONENT_KEYS if isinstance(fault.spec.get(k), str)),
+        target,
+    )
+    return known.get(where, known.get(target, switches.default))

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import operator
+import types
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    StrictInt,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from chaosgate.durations import Duration
@@ -132,8 +146,12 @@ class Toxic(Strict):
 
 
 class FaultBase(Strict):
+    """What every fault has. Each injector's model narrows `injector` to its own name (a Literal):
+    the tag that picks the model, for the built-in injectors and plugins alike."""
+
     start: BoundedDuration = 0.0  # offset from the start of the fault phase
     duration: BoundedDuration = Field(..., gt=0)  # after which the fault is removed (and its deadline)
+    injector: str
 
 
 class ToxiproxyFault(FaultBase):
@@ -175,7 +193,7 @@ class WsFloodFault(FaultBase):
 
     injector: Literal["wsflood"]
     connections: int = Field(..., ge=1, le=20_000)
-    path: str = Field("/v1/chat/ws", max_length=256)
+    path: str = Field(..., pattern=r"^/", max_length=256)  # the WebSocket route, through the gateway
     rate: float = Field(200.0, gt=0, le=5_000)  # connections opened per second
 
 
@@ -188,28 +206,110 @@ class ProviderFault(FaultBase):
     retry_after_s: int = Field(1, ge=0, le=3600)  # for mode 429
 
 
+# A compose service (found by the compose labels) or a container's own name.
+ContainerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
 class DockerFault(FaultBase):
-    """Kill, stop or pause a compose container through the Docker API (compose runtime only)."""
+    """Kill, stop, pause or restart a container through the Docker API (compose runtime). A killed or
+    stopped container is started again on removal, a paused one unpaused."""
 
     injector: Literal["docker"]
-    container: str = Field(..., min_length=1, max_length=128)
-    action: Literal["kill", "stop", "pause"] = "kill"
+    container: ContainerName
+    action: Literal["kill", "stop", "pause", "restart"] = "kill"
+
+
+class PartitionFault(FaultBase):
+    """Cut a container off the stack's network: disconnected from it (its peers' connections hang, its
+    name stops resolving), reconnected with the same aliases on removal."""
+
+    injector: Literal["partition"]
+    container: ContainerName
+
+
+_PERCENT = Field(0.0, ge=0.0, le=100.0)
+
+
+class NetemFault(FaultBase):
+    """Degrade what a container sends (netem on its interface in the stack's network): delay with
+    jitter, loss, corruption, duplication, a rate cap. At least one; removal deletes the qdisc."""
+
+    injector: Literal["netem"]
+    container: ContainerName
+    delay_ms: int = Field(0, ge=0, le=60_000)
+    jitter_ms: int = Field(0, ge=0, le=60_000)
+    loss: float = _PERCENT  # percent of packets dropped
+    corrupt: float = _PERCENT
+    duplicate: float = _PERCENT
+    rate_kbit: int | None = Field(None, ge=8, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> NetemFault:
+        if self.jitter_ms and self.jitter_ms > self.delay_ms:
+            raise ValueError("jitter_ms must not exceed delay_ms (netem varies the delay by it)")
+        if not (self.delay_ms or self.loss or self.corrupt or self.duplicate or self.rate_kbit):
+            raise ValueError(
+                "a netem fault needs at least one of delay_ms, loss, corrupt, duplicate, rate_kbit"
+            )
+        return self
+
+
+# Docker refuses memory limits under 6 MiB; past a TiB is a slip of the unit.
+MemoryLimit = Annotated[ByteSize, Field(ge=6 * 2**20, le=2**40)]
+
+
+class PressureFault(FaultBase):
+    """Squeeze a container's CPU (`cpus`, a share of one core) and/or memory (`memory`, e.g. 32MiB):
+    its cgroup limits are lowered through the Docker API and restored on removal. A container the
+    kernel kills for memory is started again on removal."""
+
+    injector: Literal["pressure"]
+    container: ContainerName
+    cpus: float | None = Field(None, ge=0.01, le=64)
+    memory: MemoryLimit | None = None
+
+    @model_validator(mode="after")
+    def _squeezes_something(self) -> PressureFault:
+        if self.cpus is None and self.memory is None:
+            raise ValueError("a pressure fault needs `cpus` (e.g. 0.1), `memory` (e.g. 32MiB) or both")
+        return self
+
+
+class DiskFault(FaultBase):
+    """Fill a store's data volume with one file until `leave` bytes are free (default none); the
+    file is deleted on removal."""
+
+    injector: Literal["disk"]
+    store: Name
+    leave: Annotated[ByteSize, Field(ge=0, le=2**40)] = ByteSize(0)
 
 
 Fault = Annotated[
-    ToxiproxyFault | ProcessFault | PoolFault | WsFloodFault | ProviderFault | DockerFault,
+    ToxiproxyFault
+    | ProcessFault
+    | PoolFault
+    | WsFloodFault
+    | ProviderFault
+    | DockerFault
+    | PartitionFault
+    | NetemFault
+    | PressureFault
+    | DiskFault,
     Field(discriminator="injector"),
 ]
+BUILTIN_FAULTS: tuple[type[FaultBase], ...] = typing.get_args(typing.get_args(Fault)[0])
+BUILTIN_INJECTORS: frozenset[str] = frozenset(
+    typing.get_args(f.model_fields["injector"].annotation)[0] for f in BUILTIN_FAULTS
+)
 
 
-class Writer(StrEnum):
-    """Ledger writers: each write has a unique id and is read back after recovery."""
-
-    CHAT_MESSAGES = "chat.messages"
-    POLL_VOTES = "poll.votes"
-    CALL_RECORDS = "video.calls"
-    FILE_UPLOADS = "storage.files"
-    PUSH_NOTIFICATIONS = "push.notifications"
+def fault_type(plugins: Iterable[type[FaultBase]] = ()) -> Any:
+    """The Fault union with plugin fault models beside the built-in ones, told apart by `injector`."""
+    extra = tuple(plugins)
+    if not extra:
+        return Fault
+    union = functools.reduce(operator.or_, (*BUILTIN_FAULTS, *extra))
+    return Annotated[union, Field(discriminator="injector")]
 
 
 class Load(Strict):
@@ -220,7 +320,9 @@ class Load(Strict):
 
 
 class Workload(Strict):
-    writers: list[Writer] = Field(default_factory=list, max_length=20)
+    # Ledger writers by name, as chaos.yaml's `writers` declares them (checked against it on load):
+    # each write has a unique id and is read back after recovery.
+    writers: list[Name] = Field(default_factory=list, max_length=20)
     rate: float = Field(5.0, gt=0, le=500)  # writes per second per writer
     load: Load | None = None
 
@@ -271,3 +373,13 @@ class Scenario(Strict):
     def fault_window(self) -> float:
         """Seconds from the first injection until the last fault's duration ends."""
         return max(f.start + f.duration for f in self.faults)
+
+
+def scenario_model(plugins: Iterable[type[FaultBase]] = ()) -> type[Scenario]:
+    """Scenario whose faults may also be the given plugin faults (Scenario itself when none): built
+    when scenarios are loaded, so plugin faults are validated, and their errors located, like any."""
+    extra = tuple(plugins)
+    if not extra:
+        return Scenario
+    faults: Any = (types.GenericAlias(list, (fault_type(extra),)), Scenario.model_fields["faults"])
+    return create_model("Scenario", __base__=Scenario, __module__=__name__, faults=faults)

@@ -1,28 +1,75 @@
-"""The JSON Schema of scenario files, generated from the models and shipped in the package for editors."""
+"""The JSON Schemas of scenario files and of chaos.yaml, generated from the models and shipped in the
+package for editors. `python -m chaosgate.scenario.schema` writes both after a model changes (a test
+keeps the shipped files equal to the generated ones)."""
 
 from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from chaosgate.scenario.models import Scenario
+from chaosgate.topology import Topology
 
 SCHEMA_FILE = "scenario.schema.json"
+TOPOLOGY_SCHEMA_FILE = "chaos.schema.json"
 
 
-def generate_schema() -> dict[str, Any]:
-    """The schema as the models define it today."""
-    schema = Scenario.model_json_schema(mode="validation")
+def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "chaosgate scenario"
+    schema["title"] = title
     return schema
 
 
+def generate_schema() -> dict[str, Any]:
+    """The scenario schema as the models define it today."""
+    return _schema(Scenario, "chaosgate scenario")
+
+
+def generate_topology_schema() -> dict[str, Any]:
+    """The chaos.yaml schema as the models define it today."""
+    return _schema(Topology, "chaosgate topology (chaos.yaml)")
+
+
+def _render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def render_schema() -> str:
-    return json.dumps(generate_schema(), indent=2, sort_keys=True) + "\n"
+    return _render(generate_schema())
+
+
+def render_topology_schema() -> str:
+    return _render(generate_topology_schema())
+
+
+def _shipped(name: str) -> str:
+    return resources.files("chaosgate.scenario").joinpath(name).read_text(encoding="utf-8")
 
 
 def shipped_schema() -> str:
-    """The schema file shipped in the package (kept equal to the generated one by a test)."""
-    return resources.files("chaosgate.scenario").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    """The scenario schema file shipped in the package (kept equal to the generated one by a test)."""
+    return _shipped(SCHEMA_FILE)
+
+
+def shipped_topology_schema() -> str:
+    """The chaos.yaml schema file shipped in the package (kept equal to the generated one by a test)."""
+    return _shipped(TOPOLOGY_SCHEMA_FILE)
+
+
+def main() -> None:
+    """Write both schema files beside this module."""
+    folder = Path(__file__).resolve().parent
+    for name, text in ((SCHEMA_FILE, render_schema()), (TOPOLOGY_SCHEMA_FILE, render_topology_schema())):
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from chaosgate import compose
 from chaosgate.errors import Location, ValidationError
-from chaosgate.stack.compose_runtime import ComposeStack
+from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice
 from chaosgate.stack.launcher import LocalStack, Observer, Phase, StackEvent, parse_switches
 from chaosgate.stack.processes import follow, tail
 from chaosgate.stack.remote import RemoteStack
@@ -72,6 +72,16 @@ runtime_option = click.option(
     default=None,
     envvar="CHAOSGATE_RUNTIME",
     help="Local processes, or `docker compose` with upstream images [default: chaos.yaml's runtime].",
+)
+images_option = click.option(
+    "--images",
+    "image_set",
+    type=click.Choice([choice.value for choice in ImageSetChoice]),
+    default=ImageSetChoice.UPSTREAM.value,
+    show_default=True,
+    envvar="CHAOSGATE_IMAGES",
+    help="With --runtime compose: the upstream images (a registry), or the local image set built here "
+    "without one (`chaosgate stack images build`; built first if needed).",
 )
 
 
@@ -146,6 +156,7 @@ def stack_group() -> None:
 @config_option
 @run_dir_option
 @runtime_option
+@images_option
 def up(
     profile: str,
     switch_items: tuple[str, ...],
@@ -153,6 +164,7 @@ def up(
     config: Path,
     run_dir: Path | None,
     runtime: str | None,
+    image_set: str,
 ) -> None:
     """Start stores, proxy and services in dependency order and wait until all are healthy."""
     try:
@@ -162,7 +174,12 @@ def up(
     _refuse_remote(config, "up")
     _topology(config).check_profile(profile)
     if _runtime(runtime, config) == "compose":
-        composed = ComposeStack(_topology(config))
+        composed = ComposeStack(
+            _topology(config),
+            images=ImageSetChoice(image_set),
+            run_dir=run_dir,
+            say=Console(stderr=True).print,
+        )
         # --timeout is per wave locally; compose waits for everything at once, and Cassandra is slow.
         composed.up(profile=profile, switches=switches, timeout=max(timeout, 300.0))
         Console().print(f"gateway   {composed.gateway_url}\nproxy API {composed.proxy_api_url} (Toxiproxy)")
@@ -206,13 +223,14 @@ def status(as_json: bool, config: Path, run_dir: Path | None, runtime: str | Non
         _remote_status(_topology(config), as_json)
         return
     if _runtime(runtime, config) == "compose":
-        containers = ComposeStack(_topology(config)).status()
+        containers = ComposeStack(_topology(config), run_dir=run_dir).status()
         if as_json:
             listed = [{**vars(container), "healthy": container.healthy} for container in containers]
             click.echo(json.dumps(listed, indent=2))
         else:
             for container in containers:
-                click.echo(f"{container.service:<14} {container.state:<9} {container.health or '-'}")
+                line = f"{container.service:<14} {container.state:<9} {container.health or '-':<10}"
+                click.echo(f"{line} {container.image}".rstrip())
         sys.exit(0 if all(container.healthy for container in containers) else 3)
     report = _stack(config, run_dir).status()
     if as_json:
@@ -264,7 +282,7 @@ def down(config: Path, run_dir: Path | None, runtime: str | None) -> None:
     """Stop everything the stack started (SIGTERM, then SIGKILL after a grace period)."""
     _refuse_remote(config, "down")
     if _runtime(runtime, config) == "compose":
-        ComposeStack(_topology(config)).down()
+        ComposeStack(_topology(config), run_dir=run_dir).down()
         Console().print("compose stack is down")
         return
     console = Console(stderr=True)
@@ -298,3 +316,21 @@ def compose_file(check_only: bool, config: Path) -> None:
         click.echo(f"wrote {path}")
     if not changed:
         click.echo("compose files are current")
+
+
+@stack_group.group("images")
+def images_group() -> None:
+    """The compose runtime's local image set: every role's image built here, without a registry."""
+
+
+@images_group.command("build")
+@config_option
+def images_build(config: Path) -> None:
+    """Build the local image set (debootstrap, Debian's packages, PyPI), skipping what is current."""
+    from chaosgate.stack.images import ImageSet
+
+    err = Console(stderr=True)
+    done = ImageSet(_topology(config), say=err.print).build()
+    for image in done:
+        what = f"built in {image.seconds:.0f}s" if image.built else "current"
+        click.echo(f"{image.name:<40} {what}")

@@ -1,32 +1,66 @@
-"""ComposeStack: the compose runtime's up, status and down, by driving the `docker compose` CLI."""
+"""ComposeStack: the compose runtime's up, status and down, by driving the compose CLI, and the running
+compose stack as the harness sees it (its URLs, what stands in each role, its fault environment).
+
+The CLI is `docker compose` (v2) where that plugin is installed, else `docker-compose` (v1, Debian's
+package). Neither's own waiting is used (v1 has no `--wait`): `up` starts the containers, then waits,
+bounded, until every one of the project's containers runs and passes its health check, asking the
+engine (containers are found by the compose labels, whatever the CLI names them).
+
+Images: `upstream` (docker-compose.yml as generated: upstream images, the services' image built by
+compose) or `local` (the local image set, built here without a registry, chaosgate/stack/images.py,
+selected by docker-compose.local.yml on top).
+
+Secrets: docker-compose.yml has no default JWT secret (it must not publish one). Every compose command
+gets `SC_JWT_SECRET` and `SC_ADMIN_TOKEN` from the environment if set there, else random ones kept in
+the run dir (`jwt_secret`, `admin_token`, mode 0600, like the local runtime's), so that `status` and
+`down` interpolate the file as `up` did and a restarted stack keeps its sessions.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from chaosgate import compose
 from chaosgate.errors import StackError
-from chaosgate.stack.launcher import format_switches
+from chaosgate.stack import images
+from chaosgate.stack.engine import NoDockerEngine, docker_client
+from chaosgate.stack.launcher import ADMIN_TOKEN_FILE, JWT_SECRET_FILE, format_switches, kept_secret
+from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import LOOPBACK, Topology
+from injectors.base import FaultEnvironment
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
-ENGINE_TIMEOUT = 15.0  # `docker info` against a dead socket fails fast; a hung engine must not hang us
+Say = Callable[[str], None]
+CLI_TIMEOUT = 15.0  # `compose version`: a broken install must not hang us
+DOWN_TIMEOUT = 120.0
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+__all__ = ["ComposeStack", "ContainerStatus", "ImageSetChoice", "NoDockerEngine"]
 
 
-class NoDockerEngine(StackError):
-    """`docker info` failed: there is no engine to run the compose stack on."""
+class ImageSetChoice(StrEnum):
+    """Which images stand behind the roles: the upstream ones (a registry) or the local set."""
+
+    UPSTREAM = "upstream"
+    LOCAL = "local"
 
 
 @dataclass(frozen=True)
 class ContainerStatus:
     service: str
-    state: str  # running, exited, ... ("missing" when compose knows no container for it)
+    state: str  # running, exited, ... ("missing" when the project has no container for it)
     health: str  # healthy, unhealthy, starting, or "" when the image has no healthcheck
+    image: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -34,24 +68,62 @@ class ContainerStatus:
 
 
 class ComposeStack:
-    """One compose project: the generated docker-compose.yml next to chaos.yaml."""
+    """One compose project: the generated docker-compose.yml next to chaos.yaml, and its containers."""
 
     def __init__(
         self,
         topology: Topology,
         *,
-        docker: str = "docker",
+        images: ImageSetChoice = ImageSetChoice.UPSTREAM,
+        compose_cli: Sequence[str] | None = None,
         environ: Mapping[str, str] | None = None,
         runner: Runner = subprocess.run,
+        run_dir: Path | str | None = None,
+        say: Say = print,
     ) -> None:
         self.topology = topology
+        self.images = images
+        self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()
         self.project_dir = topology.source.parent
         self.compose_file = self.project_dir / compose.COMPOSE_FILE
-        self.docker = docker
         self.environ = dict(os.environ if environ is None else environ)
+        self.say = say
+        self._cli = list(compose_cli) if compose_cli is not None else None
         self._runner = runner
+        self._client: Any = None
+        self.services = topology.start_order()
+        self.switches: dict[str, bool] = {}
+        self.profile = "compose"
 
-    # -- the docker CLI -----------------------------------------------------------------------------
+    # -- the engine and the compose CLI ------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client(self.environ.get("DOCKER_HOST") or None)
+        return self._client
+
+    def require_engine(self) -> None:
+        """Raise NoDockerEngine (one line) unless an engine answers."""
+        _ = self.client
+
+    def compose_cli(self) -> list[str]:
+        """`docker compose` if the plugin answers, else `docker-compose`; StackError names both."""
+        if self._cli is None:
+            for candidate in (["docker", "compose"], ["docker-compose"]):
+                try:
+                    done = self._run([*candidate, "version"], timeout=CLI_TIMEOUT)
+                except StackError:
+                    continue
+                if done.returncode == 0:
+                    self._cli = candidate
+                    break
+            else:
+                raise StackError(
+                    "no compose CLI: neither `docker compose` (the v2 plugin) nor `docker-compose` answers "
+                    "(apt-get install docker-compose; scripts/docker-engine installs it)"
+                )
+        return list(self._cli)
 
     def _run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
              capture: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -65,28 +137,9 @@ class ComposeStack:
                 check=False,
             )
         except FileNotFoundError:
-            raise NoDockerEngine(
-                f"the docker CLI ({self.docker}) is not on PATH; the compose runtime needs it"
-            ) from None
+            raise StackError(f"{argv[0]} is not on PATH") from None
         except subprocess.TimeoutExpired:
             raise StackError(f"`{shlex.join(argv)}` gave no answer within {timeout:.0f}s") from None
-
-    def require_engine(self) -> None:
-        """Raise NoDockerEngine (one line) unless `docker info` reaches an engine."""
-        try:
-            done = self._run([self.docker, "info", "--format", "{{.ServerVersion}}"], timeout=ENGINE_TIMEOUT)
-        except NoDockerEngine:
-            raise
-        except StackError:
-            done = None
-        if done is None or done.returncode != 0:
-            host = self.environ.get("DOCKER_HOST") or "(unset: the default socket)"
-            raise NoDockerEngine(
-                f"no Docker engine is reachable (is the docker daemon running? DOCKER_HOST={host})"
-            )
-        plugin = self._run([self.docker, "compose", "version"], timeout=ENGINE_TIMEOUT)
-        if plugin.returncode != 0:
-            raise StackError("the docker compose plugin is not installed (`docker compose version` failed)")
 
     def require_current_files(self) -> None:
         """Refuse to start from a docker-compose.yml that no longer matches chaos.yaml."""
@@ -98,55 +151,116 @@ class ComposeStack:
                 "run `chaosgate stack compose-file` to regenerate them"
             )
 
+    def secret_env(self) -> dict[str, str]:
+        """`SC_JWT_SECRET` and `SC_ADMIN_TOKEN`: the environment's if set, else this stack's own."""
+        kept = {"SC_JWT_SECRET": JWT_SECRET_FILE, "SC_ADMIN_TOKEN": ADMIN_TOKEN_FILE}
+        return {
+            key: self.environ.get(key, "").strip() or kept_secret(self.run_dir, name)
+            for key, name in kept.items()
+        }
+
+    @property
+    def project(self) -> str:
+        return compose.project_name(self.topology)
+
     def compose_argv(self, *args: str) -> list[str]:
+        files = ["-f", str(self.compose_file)]
+        if self.images is ImageSetChoice.LOCAL:
+            files += ["-f", str(self.project_dir / images.LOCAL_FILE)]
         return [
-            self.docker, "compose",
-            "--project-name", compose.PROJECT,
+            *self.compose_cli(),
+            "--project-name", self.project,
             "--project-directory", str(self.project_dir),
-            "-f", str(self.compose_file),
+            *files,
             *args,
         ]  # fmt: skip
 
     # -- up, status, down ------------------------------------------------------------------------------
 
-    def up(
-        self,
-        *,
-        profile: str,
-        switches: Mapping[str, bool],
-        jwt_secret: str | None = None,
-        timeout: float = 300,
-    ) -> None:
-        """Build the image, start every container and wait until all are healthy (`--wait`)."""
+    def up(self, *, profile: str, switches: Mapping[str, bool], timeout: float = 300) -> None:
+        """Start every container (the local set built first if asked for) and wait until all are healthy."""
         self.require_engine()
         self.require_current_files()
-        env = {"SC_PROFILE": profile, "SC_SWITCHES": format_switches(switches)}
-        if jwt_secret:
-            env["SC_JWT_SECRET"] = jwt_secret
-        argv = self.compose_argv("up", "--detach", "--build", "--wait", "--wait-timeout", str(int(timeout)))
+        if self.images is ImageSetChoice.LOCAL:
+            images.ImageSet(self.topology, say=self.say, client=self.client).build()
+        env = {"SC_PROFILE": profile, "SC_SWITCHES": format_switches(switches), **self.secret_env()}
+        build = "--no-build" if self.images is ImageSetChoice.LOCAL else "--build"
+        argv = self.compose_argv("up", "--detach", "--remove-orphans", build)
         # Output goes straight to the terminal: image pulls and builds take minutes and show progress.
         done = self._run(argv, env=env, capture=False)
         if done.returncode != 0:
             raise StackError(
-                f"`docker compose up` failed (exit {done.returncode}); see its output above, and "
+                f"`compose up` failed (exit {done.returncode}); see its output above, and "
                 f"`{shlex.join(self.compose_argv('logs', '--tail', '50'))}`"
             )
+        self.wait_healthy(timeout=timeout)
+
+    def wait_healthy(self, *, timeout: float) -> None:
+        """Until every service's container runs and is healthy; StackError naming the laggards (with
+        the last lines of a container that exited) once `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.status()
+            waiting = [s for s in states if not s.healthy]
+            if not waiting:
+                return
+            dead = [s for s in waiting if s.state in ("exited", "dead")]
+            if dead or time.monotonic() > deadline:
+                shown = dead or waiting
+                lines = [f"{s.service}: {s.state} {s.health}".rstrip() for s in shown]
+                logs = self._logs(shown[0].service)
+                raise StackError(
+                    f"the compose stack is not healthy after {timeout:.0f}s: " + "; ".join(lines)
+                    + (f"\nlast lines of {shown[0].service}:\n{logs}" if logs else "")
+                )  # fmt: skip
+            time.sleep(1.0)
+
+    def containers(self) -> dict[str, Any]:
+        """This project's containers by compose service (the engine's labels, not a name pattern)."""
+        found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+        return {c.labels.get(SERVICE_LABEL, c.name): c for c in found}
 
     def status(self) -> list[ContainerStatus]:
         """Each compose service's container state and health (a missing container is `missing`)."""
-        self.require_engine()
-        done = self._run(self.compose_argv("ps", "--all", "--format", "json"), timeout=60)
-        if done.returncode != 0:
-            raise StackError(f"`docker compose ps` failed: {done.stderr.strip()[:300]}")
-        seen = {c.service: c for c in parse_ps(done.stdout)}
+        containers = self.containers()
         expected = list(compose.compose_document(self.topology)["services"])
-        return [seen.get(name, ContainerStatus(name, "missing", "")) for name in expected]
+        out: list[ContainerStatus] = []
+        for name in expected:
+            container = containers.get(name)
+            if container is None:
+                out.append(ContainerStatus(name, "missing", ""))
+                continue
+            state = container.attrs.get("State", {})
+            health = (state.get("Health") or {}).get("Status", "")
+            image = container.attrs.get("Config", {}).get("Image", "")
+            out.append(ContainerStatus(name, str(state.get("Status", "")), str(health), str(image)))
+        return out
+
+    def _logs(self, service: str, lines: int = 15) -> str:
+        container = self.containers().get(service)
+        if container is None:
+            return ""
+        text: bytes = container.logs(tail=lines)
+        return text.decode(errors="replace").rstrip()
 
     def down(self) -> None:
+        """Remove the project's containers, network and volumes (its data is a test stack's)."""
         self.require_engine()
-        done = self._run(self.compose_argv("down", "--remove-orphans"), capture=False)
+        argv = self.compose_argv("down", "--volumes", "--remove-orphans", "--timeout", "5")
+        done = self._run(argv, env=self.secret_env(), capture=False, timeout=DOWN_TIMEOUT)
         if done.returncode != 0:
-            raise StackError(f"`docker compose down` failed (exit {done.returncode})")
+            raise StackError(f"`compose down` failed (exit {done.returncode})")
+
+    def leftovers(self) -> list[str]:
+        """Containers, networks and volumes that carry this project's label (none after `down`)."""
+        label = {"label": f"{PROJECT_LABEL}={self.project}"}
+        return [
+            *(f"container {c.name}" for c in self.client.containers.list(all=True, filters=label)),
+            *(f"network {n.name}" for n in self.client.networks.list(filters=label)),
+            *(f"volume {v.name}" for v in self.client.volumes.list(filters=label)),
+        ]
+
+    # -- the running stack, as the harness asks ----------------------------------------------------------
 
     @property
     def gateway_url(self) -> str:
@@ -154,19 +268,89 @@ class ComposeStack:
 
     @property
     def proxy_api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.topology.proxy.api_port}"
+        return f"http://{LOOPBACK}:{self.topology.proxy_port()}"
+
+    def url_of(self, component: str) -> str:
+        if component not in self.topology.services:
+            raise ValueError(f"no service named {component!r}")
+        return f"http://{LOOPBACK}:{self.topology.services[component].port}"
+
+    def attach(self, *, timeout_s: float = 5.0) -> None:
+        """Check the stack runs (every container healthy, the proxy and gateway answer) and learn the
+        profile and switches its services were started with."""
+        laggards = [f"{s.service} ({s.state} {s.health})".strip() for s in self.status() if not s.healthy]
+        if laggards:
+            raise StackError(
+                f"the compose stack {self.project} is not up and healthy: {', '.join(laggards)}; "
+                "start it with `chaosgate stack up --runtime compose`"
+            )
+        RemoteStack(self.topology, run_dir=self.run_dir).check(timeout_s=timeout_s)
+        env = self._service_env(self.topology.gateway)
+        self.profile = env.get("SC_PROFILE") or "hardened"
+        self.switches = {
+            name: value == "on"
+            for name, _, value in (item.partition("=") for item in env.get("SC_SWITCHES", "").split(","))
+            if name
+        }
+
+    def _service_env(self, service: str) -> dict[str, str]:
+        container = self.containers().get(service)
+        if container is None:
+            return {}
+        pairs = (item.partition("=") for item in container.attrs.get("Config", {}).get("Env") or [])
+        return {key: value for key, _, value in pairs}
+
+    def backends(self) -> dict[str, str]:
+        """What stands in each role: the image behind each store's container, and the fault proxy's."""
+        containers = self.containers()
+        out: dict[str, str] = {}
+        roles = {name: self.topology.role_of(name) for name in self.topology.stores}
+        roles["toxiproxy"] = "toxiproxy"
+        for name, role in roles.items():
+            container = containers.get(name)
+            image = container.attrs.get("Config", {}).get("Image", "?") if container is not None else "?"
+            out[role] = f"image {image}"
+            if image.startswith(f"{images.REPOSITORY}/"):
+                out[role] = f"{self._local_backend(name)}, image {image} (local image set)"
+        return out
+
+    def _local_backend(self, name: str) -> str:
+        if name == "toxiproxy":
+            return "chaosgate proxy (Toxiproxy API)"
+        store = self.topology.stores[name]
+        upstream = compose.upstream_for(name, store)
+        return images.local_store(store, upstream.port, upstream.data_dir).backend
+
+    def fault_environment(self) -> FaultEnvironment:
+        """Injectors reach the published ports and this project's containers through the engine."""
+        return FaultEnvironment(
+            topology=self.topology,
+            proxy_api_url=self.proxy_api_url,
+            gateway_url=self.gateway_url,
+            docker_host=self.environ.get("DOCKER_HOST") or None,
+            runtime="compose",
+        )
 
 
-def parse_ps(output: str) -> list[ContainerStatus]:
-    """`docker compose ps --format json` prints one JSON array (older) or one object per line (newer)."""
-    text = output.strip()
-    if not text:
-        return []
-    if text.startswith("["):
-        items = json.loads(text)
-    else:
-        items = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [
-        ContainerStatus(str(item.get("Service", "")), str(item.get("State", "")), str(item.get("Health", "")))
-        for item in items
-    ]
+def project_beside(
+    config: Path, folder: Path, *, name: str, port_offset: int, runtime: str = "compose"
+) -> Path:
+    """A copy of chaos.yaml's project in `folder`, with its own name, ports (moved by `port_offset`,
+    Prometheus's too) and run dir, its generated files, and the target's source and scenarios linked
+    in: to run a second stack beside one (tests, benches). Returns the new chaos.yaml."""
+    import yaml
+
+    from chaosgate.topology import load_topology
+
+    topology = load_topology(config).with_port_offset(port_offset)
+    data = topology.portable_dump()
+    data.update(name=name, runtime=runtime, run_dir=str(folder / "run"))
+    prometheus = urlsplit(topology.probes.prometheus or "").port or compose.PROMETHEUS_PORT
+    data["probes"]["prometheus"] = f"http://{LOOPBACK}:{prometheus + port_offset}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "chaos.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    for linked in ("target_system", "scenarios"):
+        if not (folder / linked).exists() and (config.parent / linked).exists():
+            (folder / linked).symlink_to((config.parent / linked).resolve())
+    compose.write(load_topology(folder / "chaos.yaml"))
+    return folder / "chaos.yaml"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import socket
 import sys
 import time
@@ -24,6 +25,7 @@ from chaosgate.errors import StackError
 from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
 from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping, s3_answers
 from chaosgate.topology import LOOPBACK, StoreKind, Topology
+from injectors.base import FaultEnvironment
 
 PROXY = "proxy"
 PROFILES = ("baseline", "hardened")  # the profiles every target has; chaos.yaml `profiles` may add more
@@ -73,6 +75,27 @@ class StackStatus(BaseModel):
 
     def component(self, name: str) -> ComponentStatus:
         return next(c for c in self.components if c.name == name)
+
+
+JWT_SECRET_FILE = "jwt_secret"
+ADMIN_TOKEN_FILE = "admin_token"
+
+
+def kept_secret(run_dir: Path, name: str) -> str:
+    """A random secret (32 bytes, URL-safe) in `run_dir/name`, readable by its owner only (0600),
+    generated the first time it is asked for: each stack signs tokens with its own secret, which
+    nobody else knows, and restarts keep it (and the sessions signed with it)."""
+    path = run_dir / name
+    if not path.is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made meanwhile by another caller: use theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+    return path.read_text(encoding="utf-8").strip()
 
 
 def format_switches(switches: Mapping[str, bool]) -> str:
@@ -143,7 +166,20 @@ class LocalStack:
 
     @property
     def proxy_api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.topology.proxy.api_port}"
+        return f"http://{LOOPBACK}:{self.topology.proxy_port()}"
+
+    def backends(self) -> dict[str, str]:
+        """What stands in each store's role: the server this stack started for it."""
+        return {
+            self.topology.role_of(name): f"{backend.backend()}, a local process"
+            for name, backend in self._backends().items()
+        }
+
+    def fault_environment(self) -> FaultEnvironment:
+        """Injectors may reach this stack's addresses and signal its service processes."""
+        return FaultEnvironment(
+            topology=self.topology, proxy_api_url=self.proxy_api_url, gateway_url=self.gateway_url, stack=self
+        )
 
     def url_of(self, component: str, *, via_proxy: bool = False) -> str:
         """A URL for a service (http), a store (redis:// or postgresql://) or `proxy` (its API).
@@ -246,21 +282,11 @@ class LocalStack:
 
     def jwt_secret(self) -> str:
         """The run dir's JWT secret: generated once, kept in the run dir so restarts keep sessions."""
-        return self._kept_secret("jwt_secret")
+        return kept_secret(self.run_dir, JWT_SECRET_FILE)
 
     def admin_token(self) -> str:
         """The run dir's admin token (header `X-Admin-Token` of admin endpoints), kept like the JWT secret."""
-        return self._kept_secret("admin_token")
-
-    def _kept_secret(self, name: str) -> str:
-        """A random secret in run_dir/`name` (mode 0600), generated the first time it is asked for."""
-        path = self.run_dir / name
-        if not path.is_file():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-        return path.read_text(encoding="utf-8").strip()
+        return kept_secret(self.run_dir, ADMIN_TOKEN_FILE)
 
     def _backends(self) -> dict[str, StoreBackend]:
         return {name: backend_for(name, store, self.run_dir) for name, store in self.topology.stores.items()}
@@ -286,10 +312,10 @@ class LocalStack:
         argv = [
             self.python, "-m", "chaosgate", "proxy", "serve",
             "--host", LOOPBACK,
-            "--port", str(self.topology.proxy.api_port),
+            "--port", str(self.topology.proxy_port()),
             "--config", str(self.run_dir / "proxies.json"),
         ]  # fmt: skip
-        record = self.table.spawn(PROXY, argv, kind=ProcessKind.PROXY, port=self.topology.proxy.api_port)
+        record = self.table.spawn(PROXY, argv, kind=ProcessKind.PROXY, port=self.topology.proxy_port())
         deadline = time.monotonic() + self.health_timeout
         wanted = {p["name"]: p for p in self.topology.proxies_config()}
         with httpx.Client(base_url=self.proxy_api_url, timeout=2.0) as client:
@@ -485,15 +511,16 @@ class LocalStack:
 
     def _store_status(self, name: str, backend: StoreBackend) -> ComponentStatus:
         store = self.topology.stores[name]
+        port = self.topology.component_port(name)
         pid = self.pid_of(name)
         if store.kind is StoreKind.REDIS:
-            healthy = redis_ping(store.port)
+            healthy = redis_ping(port)
             detail = "PONG" if healthy else "no PONG"
         elif store.kind is StoreKind.S3:
-            healthy = s3_answers(store.port)
+            healthy = s3_answers(port)
             detail = "ListBuckets " + ("ok" if healthy else "failed")
         else:
-            healthy = postgres_answers(store.port, store.database or "postgres")
+            healthy = postgres_answers(port, store.database or "postgres")
             detail = f"SELECT 1 on {store.database}" + (" ok" if healthy else " failed")
         return ComponentStatus(
             name=name,
@@ -538,7 +565,7 @@ class LocalStack:
         base = self.url_of(name)
         codes: list[str] = []
         healthy = True
-        for probe in (self.topology.service_defaults.live, self.topology.service_defaults.ready):
+        for probe in (self.topology.health_path(name), self.topology.service_defaults.ready):
             try:
                 code = client.get(base + probe).status_code
                 codes.append(f"{probe.rsplit('/', 1)[-1]} {code}")
@@ -549,7 +576,7 @@ class LocalStack:
         return ComponentStatus(
             name=name,
             kind=ProcessKind.SERVICE,
-            backend="target_system (uvicorn)",
+            backend=shlex.join(self.topology.service_command(name, python=Path(self.python).name)),
             pid=pid,
             alive=pid is not None,
             healthy=healthy,

@@ -15,6 +15,7 @@ import httpx
 from chaosgate.errors import StackError
 from chaosgate.topology import Topology
 from chaosgate.yamlio import load_yaml
+from injectors.base import FaultEnvironment
 
 
 def attaches(topology: Topology) -> bool:
@@ -48,11 +49,30 @@ class RemoteStack:
             raise ValueError(f"no service named {component!r}")
         return self.topology.service_url(component)
 
+    def backends(self) -> dict[str, str]:
+        """Each store's role, named only: what stands there is that stack's business."""
+        out: dict[str, str] = {}
+        for name, store in self.topology.stores.items():
+            role = self.topology.role_of(name)
+            where = self.topology.host if store.port is None else f"{self.topology.host}:{store.port}"
+            out[role] = f"{role} at {where} (not started by chaosgate)"
+        return out
+
+    def fault_environment(self) -> FaultEnvironment:
+        """Injectors reach this stack's addresses (and its Docker engine); no process is ours to signal."""
+        return FaultEnvironment(
+            topology=self.topology,
+            proxy_api_url=self.proxy_api_url,
+            gateway_url=self.gateway_url,
+            docker_host=self.docker_host,
+            runtime="remote" if self.topology.remote is not None else "compose",
+        )
+
     def check(self, *, timeout_s: float = 5.0) -> None:
         """Raise StackError naming the URL and the chaos.yaml key unless the fault proxy's API and the
         gateway both answer."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        live = self.topology.service_defaults.live
+        live = self.topology.health_path(self.topology.gateway)
         targets = (
             ("the fault proxy's API", f"{self.proxy_api_url}/version", "proxy_api"),
             ("the gateway", f"{self.gateway_url}{live}", "gateway"),

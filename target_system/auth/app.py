@@ -5,7 +5,6 @@
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -15,6 +14,7 @@ from starlette.responses import Response
 
 from target_system.auth.admin import admin_router
 from target_system.auth.cleanup import TokenCleanup
+from target_system.auth.journal import JOURNAL_SCHEMA, RevocationJournal
 from target_system.auth.models import LoginIn, RefreshIn, RegisterIn, TokenPair, UserOut, VerifyEmailIn
 from target_system.auth.passwords import Passwords
 from target_system.auth.schema import AUTH_SCHEMA
@@ -23,8 +23,9 @@ from target_system.auth.state import AuthState
 from target_system.common.app import ReadyCheck, create_service_app
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import LocalRevocations, RevocationFeed
 from target_system.common.sql import SqlStore
-from target_system.common.tokens import Authenticator, CurrentUser, LocalRevocations
+from target_system.common.tokens import Authenticator, CurrentUser
 from target_system.settings import Settings
 from target_system.switches import Switch
 
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redis = ResilientRedis(settings, metrics)
     sql = SqlStore(settings.sql_dsn, settings, metrics, name="cockroach")
     revocations = LocalRevocations()
-    state = AuthState(settings, redis, metrics, revocations)
+    state = AuthState(settings, redis, metrics, revocations, RevocationJournal(sql))
+    feed = RevocationFeed(settings, revocations, metrics)
     authenticator = Authenticator(
         settings, redis, metrics, revocations=revocations, local_session=state.has_local_session
     )
@@ -61,7 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await sql.migrate(AUTH_SCHEMA)
+        await sql.migrate((*AUTH_SCHEMA, *JOURNAL_SCHEMA))
+        await state.restore()
+        await feed.start()
         jobs = [asyncio.create_task(_every(SYNC_INTERVAL, state.sync, "state sync"))]
         if settings.switches.on(Switch.CLEANUP_JOBS):
             interval = settings.tunables.cleanup_interval
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for job in jobs:
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            await feed.stop()
             await sql.close()
             await redis.close()
 
@@ -116,6 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def verify_email(body: VerifyEmailIn) -> UserOut:
         return await service.verify_email(body.token)
 
-    app.include_router(admin_router(cleanup, os.environ.get("SC_ADMIN_TOKEN")))
+    app.include_router(admin_router(cleanup, settings.admin_token))
     app.state.auth_state = state
     return app

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
+from target_system.common.text import OneLine
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
@@ -17,9 +19,9 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Email = Annotated[str, StringConstraints(max_length=320), OneLine, AfterValidator(_email)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256), OneLine]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), OneLine]
 
 
 class _Body(BaseModel):
@@ -35,15 +37,15 @@ class RegisterIn(_Body):
 
 class LoginIn(_Body):
     email: Email
-    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256), OneLine]
 
 
 class RefreshIn(_Body):
-    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512), OneLine]
 
 
 class VerifyEmailIn(_Body):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=128), OneLine]
 
 
 class UserOut(BaseModel):

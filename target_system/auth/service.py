@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -71,31 +72,37 @@ class AuthService:
         return _user_out(row)
 
     async def login(self, body: LoginIn) -> TokenPair:
-        attempts = await self._state.failed_attempts(body.email)
-        if self._state.is_locked(attempts):
+        attempt = await self._state.count_attempt(body.email)
+        if self._state.is_locked(attempt):
             raise RateLimited(
                 "too many failed logins; try again later",
                 code="account_locked",
                 headers={"Retry-After": str(self._lock_window)},
             )
-        row = await self._sql.fetchrow("SELECT id, password_hash FROM users WHERE email = $1", body.email)
+        try:
+            row = await self._sql.fetchrow("SELECT id, password_hash FROM users WHERE email = $1", body.email)
+        except Exception:
+            with contextlib.suppress(Exception):  # the store's own error is the one to report
+                await self._state.give_back_attempt(body.email)
+            raise
         if row is None:
             await self._passwords.burn(body.password)
             ok = False
         else:
             ok = await self._passwords.verify(row["password_hash"], body.password)
         if not ok:
-            await self._state.record_failure(body.email)
             raise Unauthorized("wrong email or password", code="invalid_credentials")
-        if attempts:
-            await self._state.clear_failures(body.email)
-        return await self._open_session(str(row["id"]) if row else "")
+        return await self._open_session(str(row["id"]) if row else "", clear_lockout_of=body.email)
 
-    async def _open_session(self, user_id: str, session_id: str | None = None) -> TokenPair:
+    async def _open_session(
+        self, user_id: str, session_id: str | None = None, *, clear_lockout_of: str | None = None
+    ) -> TokenPair:
         sid = session_id or uuid.uuid4().hex
         secret = secrets.token_urlsafe(32)
         await self._state.put_session(
-            sid, SessionRecord(user_id, _digest(secret), time.time() + self._refresh_ttl)
+            sid,
+            SessionRecord(user_id, _digest(secret), time.time() + self._refresh_ttl),
+            clear_lockout_of=clear_lockout_of,
         )
         access, _ = self._codec.issue(user_id, sid)
         return TokenPair(

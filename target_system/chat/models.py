@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from target_system.common.text import MultiLine, OneLine
 
 MAX_BODY_CHARS = 4000
+MAX_ID_CHARS = 200  # user ids, idempotency keys, vote ids
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), OneLine]
 
 
 class ConversationKind(StrEnum):
@@ -25,25 +30,27 @@ class _Strict(BaseModel):
 
 
 class ConversationIn(_Strict):
-    members: list[str] = Field(min_length=1, max_length=500)
-    title: str | None = Field(default=None, max_length=200)
+    members: list[Id] = Field(min_length=1, max_length=500)
+    title: Annotated[str, StringConstraints(max_length=200), OneLine] | None = None
     kind: ConversationKind = Field(default=ConversationKind.GROUP, strict=False)  # enums arrive as text
 
 
 class MessageIn(_Strict):
     # The upper bound is checked by the route, because an oversize body is a 413, not a 422.
-    body: str = Field(min_length=1)
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    body: Annotated[str, StringConstraints(min_length=1), MultiLine]
+    idempotency_key: Id
 
 
 class PollIn(_Strict):
-    question: str = Field(min_length=1, max_length=500)
-    options: list[str] = Field(min_length=2, max_length=10)
+    question: Annotated[str, StringConstraints(min_length=1, max_length=500), MultiLine]
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200), OneLine]] = Field(
+        min_length=2, max_length=10
+    )
 
 
 class VoteIn(_Strict):
     option: int = Field(ge=0)
-    vote_id: str = Field(min_length=1, max_length=200)
+    vote_id: Id
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,13 @@ from target_system.chat.metrics import ChatMetrics
 from target_system.chat.polls import Polls
 from target_system.chat.presence import Presence
 from target_system.chat.schema import CHAT_SCHEMA
-from target_system.chat.token_cache import CachingTokenCodec
 from target_system.chat.tunables import ChatTunables
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
 from target_system.common.sql import SqlStore
-from target_system.common.tokens import Authenticator
-from target_system.common.wsgate import SocketGate
+from target_system.common.tokens import Authenticator, CachingTokenCodec
+from target_system.common.wsgate import SocketGate, UserSocketCap
 from target_system.settings import Settings
 from target_system.switches import Switch
 
@@ -107,6 +107,7 @@ class ChatService:
     message_backend: MessageBackend
     redis: ResilientRedis
     auth: Authenticator
+    revocation_feed: RevocationFeed
     conversations: Conversations
     messages: GuardedMessageStore
     polls: Polls
@@ -114,6 +115,7 @@ class ChatService:
     fanout: Fanout
     hub: Hub
     gate: SocketGate
+    user_sockets: UserSocketCap
 
     @property
     def send_queue_limit(self) -> int:
@@ -143,6 +145,7 @@ class ChatService:
             message_backend=backend,
             redis=redis,
             auth=auth,
+            revocation_feed=RevocationFeed(settings, auth.revocations, service_metrics),
             conversations=Conversations(sql, MembershipCache()),
             messages=GuardedMessageStore(
                 backend.store,
@@ -155,14 +158,17 @@ class ChatService:
             fanout=Fanout(redis),
             hub=Hub(redis.client),
             gate=SocketGate(policy.ws_cap),
+            user_sockets=UserSocketCap(settings.tunables.ws_user_cap),
         )
 
     async def start(self) -> None:
         await self.sql.migrate(CHAT_SCHEMA)
         await self.message_backend.start()
         await self.hub.start()
+        await self.revocation_feed.start()
 
     async def stop(self) -> None:
+        await self.revocation_feed.stop()
         await self.hub.stop()
         await self.redis.close()
         await self.message_backend.close()

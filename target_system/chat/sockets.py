@@ -1,4 +1,5 @@
-"""One chat WebSocket: authenticate, admit under the cap, route through the hub, serve pings and typing."""
+"""One chat WebSocket: authenticate, admit under the caps, route through the hub, serve pings and typing,
+and close it (1008) when its token expires or is revoked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from target_system.chat.ids import parse_uuid
-from target_system.common.errors import ServiceError
+from target_system.common.errors import RateLimited, ServiceError
+from target_system.common.tokens import CurrentUser
+from target_system.common.wsgate import authority_ends
 
 if TYPE_CHECKING:
     from target_system.chat.service import ChatService
@@ -69,7 +72,12 @@ async def serve_socket(websocket: WebSocket, chat: ChatService) -> None:
     except ServiceError as exc:
         await _deny(websocket, exc)
         return
+    if not chat.user_sockets.try_enter(user.user_id):
+        cap = chat.user_sockets.cap
+        await _deny(websocket, RateLimited(f"at most {cap} WebSockets per user", code="too_many_sockets"))
+        return
     if not chat.gate.try_enter():
+        chat.user_sockets.leave(user.user_id)
         chat.metrics.ws_rejected.inc()
         await websocket.accept()
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="try again later")
@@ -78,7 +86,7 @@ async def serve_socket(websocket: WebSocket, chat: ChatService) -> None:
     socket = ClientSocket(websocket, user.user_id, queue_limit=chat.send_queue_limit)
     try:
         await websocket.accept()
-        ending = await _run_session(websocket, socket, chat)
+        ending = await _run_session(websocket, socket, user, chat)
     except WebSocketDisconnect:
         ending = Ending(None)
     except Exception:
@@ -88,6 +96,7 @@ async def serve_socket(websocket: WebSocket, chat: ChatService) -> None:
         await chat.hub.leave(socket)
         chat.metrics.ws_connections.dec()
         chat.gate.leave()
+        chat.user_sockets.leave(user.user_id)
     if ending.code is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code=ending.code, reason=ending.reason), 1.0)
@@ -101,7 +110,9 @@ async def _deny(websocket: WebSocket, exc: ServiceError) -> None:
         await websocket.close(code=CLOSE_POLICY, reason=exc.message[:120])
 
 
-async def _run_session(websocket: WebSocket, socket: ClientSocket, chat: ChatService) -> Ending:
+async def _run_session(
+    websocket: WebSocket, socket: ClientSocket, user: CurrentUser, chat: ChatService
+) -> Ending:
     await chat.presence.heartbeat(socket.user_id)
     conversation_ids = await chat.conversations.ids_of(socket.user_id)
     writer = asyncio.create_task(socket.write_forever())
@@ -110,8 +121,10 @@ async def _run_session(websocket: WebSocket, socket: ClientSocket, chat: ChatSer
     socket.send_json(
         {"type": "ready", "user_id": socket.user_id, "conversations": [str(c) for c in conversation_ids]}
     )
+    authority = asyncio.create_task(authority_ends(chat.auth.revocations, user))
     tasks = {
         writer,
+        authority,
         asyncio.create_task(_read_forever(websocket, socket, chat)),
         asyncio.create_task(_heartbeat_forever(socket, chat)),
         asyncio.create_task(socket.overflowed.wait()),
@@ -125,6 +138,8 @@ async def _run_session(websocket: WebSocket, socket: ClientSocket, chat: ChatSer
     if socket.overflowed.is_set():
         chat.metrics.ws_dropped.inc()
         return Ending(CLOSE_POLICY, "slow consumer: send queue overflow")
+    if authority in done:
+        return Ending(CLOSE_POLICY, authority.result())  # logged out, or the token expired
     for task in done:
         exc = task.exception()
         if isinstance(exc, WebSocketDisconnect):

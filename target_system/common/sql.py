@@ -8,7 +8,8 @@
   "no connection limit handling".
 - STORE_TIMEOUTS on: every query and connect is bounded by `store_timeout`; a query that runs out
   answers 503 and counts `db_query_timeout_total{service,store}`.
-- An unreachable server answers 503 (`sql_unavailable`) whatever the switches.
+- An unreachable server answers 503 (`sql_unavailable`) whatever the switches; a value the server
+  refuses (NUL in text, a malformed number: SQLSTATE class 22) answers 400 `invalid_input`.
 
 SQL stays within what both PostgreSQL and CockroachDB accept (no SERIAL, no PL/pgSQL).
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from target_system.common.errors import Unavailable
+from target_system.common.errors import BadRequest, Unavailable
 from target_system.common.metrics import ServiceMetrics
 from target_system.settings import Settings
 from target_system.switches import Switch
@@ -122,6 +123,11 @@ class SqlStore:
         except CONNECTION_ERRORS as exc:
             self._unavailable.inc()
             raise SqlUnavailable(f"{self.name}: {type(exc).__name__}: {exc}"[:300]) from exc
+        except asyncpg.DataError as exc:
+            # A value the store refuses (SQLSTATE class 22, or one asyncpg cannot encode): the request's
+            # fault, never the server's. The request models keep such values out; this is the backstop.
+            log.info("%s refused a value: %s", self.name, exc)
+            raise BadRequest("the request holds a value that cannot be stored", code="invalid_input") from exc
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[SqlConnection]:

@@ -1,11 +1,13 @@
 """Access tokens (JWT, HS256) and the `require_user` check every service puts in front of its routes.
 
 An access token carries `sub` (user id), `sid` (session id), `jti` (token id), `iat` and `exp`. Auth
-issues it; any service verifies it with `Authenticator`: signature and expiry first, then Redis
-(`blacklist:<jti>` must not exist, `session:<sid>` must). When Redis is down:
+issues it; any service verifies it with `Authenticator`: signature and expiry first, then the
+revocations this process knows (`LocalRevocations`, fed from auth's revocation log: revocations.py),
+then Redis (`blacklist:<jti>` must not exist, `session:<sid>` must). When Redis is down:
 
-- REDIS_FALLBACK on: a token that verifies and is not in the local in-memory blacklist is accepted;
-  the response is marked degraded (`redis_unavailable`) and `auth_fallback_total{service,op}` counts.
+- REDIS_FALLBACK on: a token that verifies and is not known to be revoked (its jti or its session)
+  is accepted; the response is marked degraded (`redis_unavailable`) and
+  `auth_fallback_total{service,op}` counts. A token revoked before the outage stays refused.
 - off: the Redis failure surfaces (503), as the reports found it.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +26,7 @@ from target_system.common.degraded import mark_degraded
 from target_system.common.errors import Unauthorized
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
+from target_system.common.revocations import LocalRevocations, RevocationKind
 from target_system.settings import Settings
 from target_system.switches import Switch
 
@@ -105,31 +109,30 @@ class TokenCodec:
             raise Unauthorized("invalid access token", code="invalid_token") from None
 
 
-class LocalRevocations:
-    """In-memory blacklist of token ids, used while Redis is down; entries drop when their token expires."""
+class CachingTokenCodec(TokenCodec):
+    """A TokenCodec whose `verify` answers repeated tokens from a bounded LRU of claims.
 
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
+    A token string verifies the same way every time until it expires, so caching its claims is safe;
+    revocation is not affected (the blacklist and session checks run per request). Tokens that fail
+    are not cached: a flood of forged ones cannot push the good ones out.
+    """
 
-    def add(self, jti: str, expires_at: float) -> None:
-        self._until[jti] = expires_at
-        if len(self._until) > 1024:
-            self.prune()
+    def __init__(self, settings: Settings, *, max_entries: int = 10_000) -> None:
+        super().__init__(settings)
+        self._max_entries = max_entries
+        self._claims: OrderedDict[str, AccessClaims] = OrderedDict()
 
-    def __contains__(self, jti: object) -> bool:
-        until = self._until.get(jti) if isinstance(jti, str) else None
-        return until is not None and until > time.time()
-
-    def expires_at(self, jti: str) -> float | None:
-        return self._until.get(jti)
-
-    def prune(self) -> None:
-        now = time.time()
-        for jti in [j for j, until in self._until.items() if until <= now]:
-            del self._until[jti]
-
-    def items(self) -> list[tuple[str, float]]:
-        return list(self._until.items())
+    def verify(self, token: str) -> AccessClaims:
+        claims = self._claims.get(token)
+        if claims is not None and claims.expires_at > time.time():
+            self._claims.move_to_end(token)
+            return claims
+        self._claims.pop(token, None)
+        claims = super().verify(token)  # raises Unauthorized for bad or expired tokens: nothing cached
+        self._claims[token] = claims
+        if len(self._claims) > self._max_entries:
+            self._claims.popitem(last=False)
+        return claims
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -171,8 +174,11 @@ class Authenticator:
     async def authenticate(self, token: str) -> CurrentUser:
         """The user of `token`; else `Unauthorized`, or a 500 (Redis down, REDIS_FALLBACK off)."""
         claims = self.codec.verify(token)
-        if claims.jti in self.revocations:
+        refusal = self.revocations.refusal(claims.jti, claims.session_id)
+        if refusal is RevocationKind.TOKEN:
             raise Unauthorized("token has been revoked", code="token_revoked")
+        if refusal is RevocationKind.SESSION:
+            raise Unauthorized("session has ended", code="session_ended")
         if self._fallback and self.redis.recently_down:
             return self._degraded(claims, token)
         try:
@@ -185,6 +191,7 @@ class Authenticator:
                 raise fail_closed(exc) from exc  # 500, as the unfixed middleware answered
             return self._degraded(claims, token)
         if revoked:
+            self.revocations.add(claims.jti, claims.expires_at)  # still refused if Redis goes away
             raise Unauthorized("token has been revoked", code="token_revoked")
         if not session and not (self._local_session and self._local_session(claims.session_id)):
             raise Unauthorized("session has ended", code="session_ended")

@@ -7,7 +7,9 @@ The client is aiohttp's: measured on this stack, httpx's connection pool costs f
   running out answers 504 `backend_timeout` and counts `gateway_backend_timeouts_total{backend}`.
   Off: no bound at all: a hung backend hangs the client, as the reports found it.
 - CIRCUIT_BREAKER on: one breaker per backend; 5xx answers, timeouts and connection errors count as
-  failures; while open the gateway answers 503 `circuit_open` without calling the backend.
+  failures; while open the gateway answers 503 `circuit_open` without calling the backend. A 4xx is
+  the client's fault and counts as a success (the backend answered): malformed requests, however many,
+  never open a breaker for everyone else; the services answer every malformed input with a 4xx.
 - A backend that cannot be reached answers 503 `backend_unavailable` (a clean refusal) with the
   breaker fix; without it, a reverse proxy's plain 502 `bad_gateway`, as the reports found.
 - The connection pool is the same in every profile and has no connection cap (`limit=0`), as the
@@ -16,17 +18,19 @@ The client is aiohttp's: measured on this stack, httpx's connection pool costs f
   take all 100 connections and queue the requests of the others, a cross-backend cascade that neither
   the reports' gateway nor any fix has.
 
-Methods, headers (less hop-by-hop ones) and bodies pass through unchanged, both ways.
+Methods, raw paths, headers (less hop-by-hop ones) and bodies pass through unchanged, both ways.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 from yarl import URL
 
 from target_system.common.errors import BadGateway, GatewayTimeout, Unavailable
@@ -51,6 +55,18 @@ HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
+
+
+def raw_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded: relayed as is.
+
+    The decoded `path` must not be relayed: `%00` or `%0d%0a` would become raw bytes in the backend's
+    request line (a 500 at best, a header injection at worst), and `%2F` or `%3F` would change its meaning.
+    """
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        return raw.decode("latin-1")
+    return quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
 
 
 class BackendUnavailable(Unavailable):
@@ -151,7 +167,7 @@ class Forwarder:
         if request.client is not None:
             headers.append(("x-forwarded-for", request.client.host))
         query = request.scope.get("query_string", b"")
-        url = backend.base_url + request.scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        url = backend.base_url + raw_path(request.scope) + ("?" + query.decode("latin-1") if query else "")
         try:
             if self.timeout is None:
                 return await self._exchange(request.method, url, headers, body)

@@ -1,6 +1,6 @@
 """Fixed-window rate limiting in Redis per client key, failing open.
 
-The client key is the bearer token (its signature part) when there is one, else the client IP. One
+The client key is the user of a bearer token that verifies (`ClientKeys`), else the client IP. One
 Redis round trip per request (INCR; EXPIRE only when a window starts). If Redis errors, or is slower than
 `rate_limit_check_timeout` with STORE_TIMEOUTS on, the request passes and
 `rate_limit_fail_open_total` counts: a rate limiter must never take the front door down. After such
@@ -18,24 +18,35 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from target_system.common.errors import RateLimited
+from target_system.common.errors import RateLimited, Unauthorized
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import RedisUnavailable, ResilientRedis
+from target_system.common.tokens import CachingTokenCodec, bearer_token
 from target_system.settings import Settings
 from target_system.switches import Switch
 
 
-def client_key(conn: HTTPConnection) -> str:
-    """Who the request counts against: its token if it has one, else its address."""
-    header = conn.headers.get("authorization")
-    if header:
-        # A JWT's last segment (the signature) identifies it; cheaper than hashing the whole token.
-        return "tok:" + header.rsplit(".", 1)[-1][-43:]
-    token = conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
-    if token:
-        return "tok:" + token.rsplit(".", 1)[-1][-43:]
-    client = conn.client
-    return "ip:" + (client.host if client else "unknown")
+class ClientKeys:
+    """Who a request counts against: the user of a token that verifies, else the client's address.
+
+    Only a verified token may name the key: keyed on whatever the `Authorization` header held, a
+    client sending a fresh random bearer with every request was never limited. The gateway verifies
+    the signature and expiry with the stack's shared secret (claims cached per token); revocation is
+    the backends' business, and a revoked token still counts against its user.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._codec = CachingTokenCodec(settings)
+
+    def key_of(self, conn: HTTPConnection) -> str:
+        token = bearer_token(conn)
+        if token is not None:
+            try:
+                return "user:" + self._codec.verify(token).user_id
+            except Unauthorized:
+                pass  # forged, expired or malformed: it names nobody
+        client = conn.client
+        return "ip:" + (client.host if client else "unknown")
 
 
 class RateLimiter:
@@ -48,6 +59,7 @@ class RateLimiter:
         self._bounded = settings.switches.on(Switch.STORE_TIMEOUTS)
         self._timeout: float | None = tun.rate_limit_check_timeout if self._bounded else None
         self._redis = redis
+        self._keys = ClientKeys(settings)
         self._skip_for = tun.redis_down_hold
         self._skip_until = 0.0
         self._fail_open = metrics.counter(
@@ -70,7 +82,7 @@ class RateLimiter:
             self._fail_open.inc()  # the last check found Redis slow or down: do not wait on it again yet
             return
         window_index = int(time.time()) // self.window
-        key = f"ratelimit:{client_key(conn)}:{window_index}"
+        key = f"ratelimit:{self._keys.key_of(conn)}:{window_index}"
         count_call = self._redis.call("rate_limit", lambda r: self._count(r, key), retry=False)
         try:
             if self._timeout is None:

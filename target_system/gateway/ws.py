@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from target_system.common.errors import ServiceError, error_response
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.wsgate import SocketGate
-from target_system.gateway.forward import HOP_BY_HOP, Forwarder
+from target_system.gateway.forward import HOP_BY_HOP, Forwarder, raw_path
 from target_system.gateway.routes import Backend
 from target_system.settings import Settings
 from target_system.switches import Switch
@@ -102,7 +102,7 @@ class WebSocketRelay:
             await deny(websocket, exc.to_response(), 1013)
             return None
         query = websocket.scope.get("query_string", b"").decode("latin-1")
-        url = backend.ws_base_url + websocket.scope["path"] + (f"?{query}" if query else "")
+        url = backend.ws_base_url + raw_path(websocket.scope) + (f"?{query}" if query else "")
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in websocket.scope["headers"]

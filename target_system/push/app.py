@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from target_system.common.app import create_service_app
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
 from target_system.common.sql import SqlStore
 from target_system.common.tokens import Authenticator
 from target_system.push.devices import DeviceRegistry
@@ -50,12 +51,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         concurrency=tunables.push_concurrency,
     )
 
+    authenticator = Authenticator(settings, redis, metrics)
+    feed = RevocationFeed(settings, authenticator.revocations, metrics)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener = asyncio.create_task(notifier.run(chat_messages(redis.client)))
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
@@ -73,5 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         metrics=metrics,
     )
-    app.include_router(build_router(devices, Authenticator(settings, redis, metrics)))
+    app.include_router(build_router(devices, authenticator))
     return app

@@ -3,8 +3,11 @@
     push:device:<token>        hash {user_id, platform, active "1"|"0", registered_at}
     push:user:<user_id>        set of the user's tokens (active or not)
 
-A token belongs to one user: registering it again from another account moves it (a phone changed
-hands). Registering a deactivated token again reactivates it (the app got a fresh registration).
+A token belongs to the user who registered it first, until they remove it: registering it from
+another account is refused (409 `device_token_taken`), or anyone who learnt a token could divert its
+owner's notifications to their own account (and off the owner's list). A phone that changed hands gets
+a fresh token from its provider anyway. Registering one's own token again refreshes it and reactivates
+it if the provider had called it invalid.
 """
 
 from __future__ import annotations
@@ -16,8 +19,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from target_system.common.errors import NotFound
+from target_system.common.errors import Conflict, NotFound
 from target_system.common.redis import ResilientRedis
+from target_system.common.text import OneLine
+
+# KEYS: device hash, owner's set; ARGV: user id, platform, registered_at, token. Returns the other
+# owner's id when the token is theirs (nothing written), else nil.
+_REGISTER = """
+local owner = redis.call('HGET', KEYS[1], 'user_id')
+if owner and owner ~= ARGV[1] then
+  return owner
+end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'platform', ARGV[2], 'active', '1', 'registered_at', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return false
+"""
 
 
 def device_key(token: str) -> str:
@@ -31,7 +47,7 @@ def user_key(user_id: str) -> str:
 class DeviceIn(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=4096), OneLine]
     platform: Literal["android", "ios", "web"]
 
 
@@ -71,22 +87,14 @@ class DeviceRegistry:
         self._redis = redis
 
     async def register(self, user_id: str, body: DeviceIn) -> Device:
-        previous = await self._redis.call("device_owner", lambda r: r.hget(device_key(body.token), "user_id"))
+        """Register (or refresh) the caller's token; 409 if another account owns it."""
         device = Device(body.token, user_id, body.platform, True, time.time())
-        mapping = {
-            "user_id": user_id,
-            "platform": body.platform,
-            "active": "1",
-            "registered_at": str(device.registered_at),
-        }
-
-        def build(pipe: Any) -> None:
-            if previous is not None and previous != user_id:
-                pipe.srem(user_key(str(previous)), body.token)
-            pipe.hset(device_key(body.token), mapping=mapping)
-            pipe.sadd(user_key(user_id), body.token)
-
-        await self._redis.pipeline("device_register", build, transaction=True)
+        keys = (device_key(body.token), user_key(user_id))
+        args = (user_id, body.platform, str(device.registered_at), body.token)
+        # One script: the ownership check and the write cannot be split by a concurrent registration.
+        owner = await self._redis.call("device_register", lambda r: r.eval(_REGISTER, 2, *keys, *args))
+        if owner is not None:
+            raise Conflict("this device token is registered to another account", code="device_token_taken")
         return device
 
     async def unregister(self, user_id: str, token: str) -> None:
@@ -116,7 +124,7 @@ class DeviceRegistry:
             "device_fields", lambda pipe: [pipe.hgetall(device_key(token)) for _, token in owned]
         )
         devices = [Device.from_hash(token, fields) for (_, token), fields in zip(owned, hashes, strict=True)]
-        # A token that moved to another account is still in the old owner's set until cleaned: skip it.
+        # A token whose hash is gone, or names another owner (stored before owners were enforced): skip it.
         return [d for (user, _), d in zip(owned, devices, strict=True) if d is not None and d.user_id == user]
 
     async def deactivate(self, token: str) -> bool:

@@ -12,8 +12,9 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from target_system.common.errors import BadRequest, NotFound
+from target_system.common.text import check_line
 from target_system.common.tokens import CurrentUser
-from target_system.storage.models import MAX_CLIENT_IDS
+from target_system.storage.models import MAX_CLIENT_ID_CHARS, MAX_CLIENT_IDS
 from target_system.storage.service import StorageService, Upload
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -82,6 +83,8 @@ def build_router(storage: StorageService) -> APIRouter:
             wanted = list(dict.fromkeys(i.strip() for i in client_ids.split(",") if i.strip()))
             if len(wanted) > MAX_CLIENT_IDS:
                 raise BadRequest(f"ask about at most {MAX_CLIENT_IDS} client ids at once")
+            for client_id in wanted:
+                check_line(client_id, "client_ids", max_length=MAX_CLIENT_ID_CHARS)
             files = await storage.catalog.by_client_ids(user.user_id, wanted)
         return JSONResponse({"files": [f.to_json() for f in files]})
 

@@ -12,11 +12,18 @@ from datetime import UTC, datetime
 from target_system.common.errors import BadRequest, Forbidden, NotFound, ServiceError, TooLarge
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
 from target_system.common.sql import SqlStore
+from target_system.common.text import check_line
 from target_system.common.tokens import Authenticator
 from target_system.settings import Settings
 from target_system.storage.files import FileCatalog
-from target_system.storage.models import MAX_CLIENT_ID_CHARS, MAX_NAME_CHARS, StoredFile
+from target_system.storage.models import (
+    MAX_CLIENT_ID_CHARS,
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_NAME_CHARS,
+    StoredFile,
+)
 from target_system.storage.objects import ObjectMissing, ObjectStore
 from target_system.storage.schema import STORAGE_SCHEMA
 from target_system.storage.tunables import StorageTunables
@@ -49,6 +56,7 @@ class StorageService:
     sql: SqlStore
     redis: ResilientRedis
     auth: Authenticator
+    revocation_feed: RevocationFeed
     catalog: FileCatalog
     objects: ObjectStore
 
@@ -57,35 +65,41 @@ class StorageService:
         """Everything wired, nothing connected yet (`start` does that)."""
         sql = SqlStore(settings.sql_dsn or DEFAULT_SQL_DSN, settings, metrics, name="cockroach")
         redis = ResilientRedis(settings, metrics)
+        auth = Authenticator(settings, redis, metrics)
         return cls(
             settings=settings,
             tunables=tunables,
             sql=sql,
             redis=redis,
-            auth=Authenticator(settings, redis, metrics),
+            auth=auth,
+            revocation_feed=RevocationFeed(settings, auth.revocations, metrics),
             catalog=FileCatalog(sql),
             objects=ObjectStore(settings, metrics, tunables),
         )
 
     async def start(self) -> None:
         await self.sql.migrate(STORAGE_SCHEMA)
+        await self.revocation_feed.start()
         await self.objects.ensure_bucket(deadline_seconds=self.settings.tunables.migrate_timeout)
 
     async def stop(self) -> None:
+        await self.revocation_feed.stop()
         await self.objects.close()
         await self.redis.close()
         await self.sql.close()
 
     def check(self, upload: Upload) -> None:
-        """Refuse what may not be stored: too big (413), unnamed or oddly named (400)."""
+        """Refuse what may not be stored: too big (413), unnamed, oddly named or typed (400)."""
         if len(upload.data) > self.tunables.max_file_bytes:
             raise TooLarge(
                 f"files are limited to {self.tunables.max_file_bytes} bytes", code="file_too_large"
             )
         if not upload.name.strip() or len(upload.name) > MAX_NAME_CHARS:
             raise BadRequest(f"a file needs a name of 1 to {MAX_NAME_CHARS} characters")
-        if upload.client_file_id is not None and not 0 < len(upload.client_file_id) <= MAX_CLIENT_ID_CHARS:
-            raise BadRequest(f"client_file_id must have 1 to {MAX_CLIENT_ID_CHARS} characters")
+        check_line(upload.name, "the file name", max_length=MAX_NAME_CHARS)
+        check_line(upload.content_type, "the content type", max_length=MAX_CONTENT_TYPE_CHARS)
+        if upload.client_file_id is not None:
+            check_line(upload.client_file_id, "client_file_id", max_length=MAX_CLIENT_ID_CHARS)
 
     async def upload(self, owner_id: str, upload: Upload) -> Uploaded:
         """Blob first, then metadata: metadata never points at a blob that was not stored."""

@@ -6,12 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from target_system.common.text import OneLine
 
 MAX_PARTICIPANTS = 32
 MAX_CLIENT_IDS = 200
+MAX_ID_CHARS = 200
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), OneLine]
 
 
 class CallKind(StrEnum):
@@ -41,10 +46,10 @@ class CallIn(BaseModel):
     # Wrong types must be refused (4xx), not coerced.
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    participants: list[str] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
+    participants: list[Id] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
     kind: CallKind = Field(default=CallKind.DIRECT, strict=False)  # enums arrive as text
     # Chosen by the client so a retried create returns the call the first attempt made.
-    client_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+    client_call_id: Id | None = None
 
 
 @dataclass(frozen=True, slots=True)

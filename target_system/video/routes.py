@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, WebSocket
-from starlette.requests import HTTPConnection
+from fastapi import APIRouter, Depends, WebSocket
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-from target_system.common.errors import BadRequest, Forbidden, NotFound
+from target_system.common.admin import require_admin
+from target_system.common.errors import BadRequest, NotFound
+from target_system.common.text import check_line
 from target_system.common.tokens import CurrentUser
-from target_system.video.models import MAX_CLIENT_IDS, CallIn
+from target_system.video.models import MAX_CLIENT_IDS, MAX_ID_CHARS, CallIn
 from target_system.video.service import VideoService
 from target_system.video.signaling import serve_socket
 
@@ -37,7 +38,7 @@ def _client_ids(text: str) -> list[str]:
     ids = list(dict.fromkeys(i.strip() for i in text.split(",") if i.strip()))
     if len(ids) > MAX_CLIENT_IDS:
         raise BadRequest(f"ask about at most {MAX_CLIENT_IDS} client ids at once")
-    return ids
+    return [check_line(i, "client_ids", max_length=MAX_ID_CHARS) for i in ids]
 
 
 def build_router(video: VideoService) -> APIRouter:
@@ -79,10 +80,8 @@ def build_router(video: VideoService) -> APIRouter:
         return JSONResponse(call.to_json())
 
     @router.post("/admin/cleanup")
-    async def run_cleanup(x_admin_token: Annotated[str | None, Header()] = None) -> JSONResponse:
-        expected = video.tunables.admin_token
-        if expected is None or x_admin_token is None or not hmac.compare_digest(x_admin_token, expected):
-            raise Forbidden("admin token required", code="admin_only")
+    async def run_cleanup(request: Request) -> JSONResponse:
+        require_admin(request, video.settings.admin_token)
         ended = await video.cleanup.run_once()
         return JSONResponse({"ended": len(ended), "call_ids": [str(c.id) for c in ended]})
 

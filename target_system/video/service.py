@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
 from target_system.common.sql import SqlStore
 from target_system.common.tokens import Authenticator
-from target_system.common.wsgate import SocketGate
+from target_system.common.wsgate import SocketGate, UserSocketCap
 from target_system.settings import Settings
 from target_system.switches import Switch
 from target_system.video.calls import Calls
@@ -29,10 +30,12 @@ class VideoService:
     sql: SqlStore
     redis: ResilientRedis
     auth: Authenticator
+    revocation_feed: RevocationFeed
     calls: Calls
     notifier: Notifier
     cleanup: StaleCallCleanup
     gate: SocketGate
+    user_sockets: UserSocketCap
 
     @classmethod
     def build(
@@ -44,13 +47,15 @@ class VideoService:
         redis = ResilientRedis(settings, service_metrics)
         calls = Calls(sql)
         notifier = Notifier(redis, metrics)
+        auth = Authenticator(settings, redis, service_metrics)
         return cls(
             settings=settings,
             tunables=tunables,
             metrics=metrics,
             sql=sql,
             redis=redis,
-            auth=Authenticator(settings, redis, service_metrics),
+            auth=auth,
+            revocation_feed=RevocationFeed(settings, auth.revocations, service_metrics),
             calls=calls,
             notifier=notifier,
             cleanup=StaleCallCleanup(
@@ -65,14 +70,17 @@ class VideoService:
             gate=SocketGate(
                 tunables.ws_cap if settings.switches.on(Switch.WS_CAP) else settings.tunables.legacy_ws_cap
             ),
+            user_sockets=UserSocketCap(settings.tunables.ws_user_cap),
         )
 
     async def start(self) -> None:
         await self.sql.migrate(VIDEO_SCHEMA)
+        await self.revocation_feed.start()
         if self.settings.switches.on(Switch.CLEANUP_JOBS):
             self.cleanup.start()
 
     async def stop(self) -> None:
+        await self.revocation_feed.stop()
         await self.cleanup.stop()
         await self.redis.close()
         await self.sql.close()

@@ -1,4 +1,5 @@
-"""One signaling WebSocket: authenticate, admit under the cap, relay offer/answer/ice between participants.
+"""One signaling WebSocket: authenticate, admit under the caps, relay offer/answer/ice between participants,
+and close it (1008) when its token expires or is revoked.
 
 Frames from the client: `{"type": "offer"|"answer"|"ice", "call_id", "to"?, "payload"}` (to one
 participant, or without `to` to every other participant who has not left) and `{"type": "ping"}`.
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from target_system.common.errors import ServiceError
+from target_system.common.errors import RateLimited, ServiceError
 from target_system.common.redis import TRANSIENT_ERRORS
+from target_system.common.tokens import CurrentUser
+from target_system.common.wsgate import authority_ends
 from target_system.video.models import Call, CallStatus, ParticipantState, SignalKind
 from target_system.video.notify import user_channel
 
@@ -57,7 +60,12 @@ async def serve_socket(websocket: WebSocket, video: VideoService) -> None:
     except ServiceError as exc:
         await _deny(websocket, exc)
         return
+    if not video.user_sockets.try_enter(user.user_id):
+        cap = video.user_sockets.cap
+        await _deny(websocket, RateLimited(f"at most {cap} WebSockets per user", code="too_many_sockets"))
+        return
     if not video.gate.try_enter():
+        video.user_sockets.leave(user.user_id)
         video.metrics.ws_rejected.inc()
         await websocket.accept()
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="try again later")
@@ -66,7 +74,7 @@ async def serve_socket(websocket: WebSocket, video: VideoService) -> None:
     close: tuple[int, str] | None = None
     try:
         await websocket.accept()
-        close = await Session(websocket, user.user_id, video).run()
+        close = await Session(websocket, user, video).run()
     except WebSocketDisconnect:
         close = None
     except Exception:
@@ -75,6 +83,7 @@ async def serve_socket(websocket: WebSocket, video: VideoService) -> None:
     finally:
         video.metrics.ws_connections.dec()
         video.gate.leave()
+        video.user_sockets.leave(user.user_id)
     if close is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code=close[0], reason=close[1]), 1.0)
@@ -91,9 +100,10 @@ async def _deny(websocket: WebSocket, exc: ServiceError) -> None:
 class Session:
     """One connected user: their channel's messages go to the socket, their frames go to peers."""
 
-    def __init__(self, websocket: WebSocket, user_id: str, video: VideoService) -> None:
+    def __init__(self, websocket: WebSocket, user: CurrentUser, video: VideoService) -> None:
         self._websocket = websocket
-        self.user_id = user_id
+        self._user = user
+        self.user_id = user.user_id
         self._video = video
         self._calls: dict[uuid.UUID, tuple[float, Call]] = {}
 
@@ -108,10 +118,13 @@ class Session:
             await self._websocket.send_text(json.dumps({"type": "ready", "user_id": self.user_id}))
             listen = asyncio.create_task(self._listen(pubsub))
             read = asyncio.create_task(self._read())
-            done, pending = await asyncio.wait({listen, read}, return_when=asyncio.FIRST_COMPLETED)
+            authority = asyncio.create_task(authority_ends(self._video.auth.revocations, self._user))
+            done, pending = await asyncio.wait({listen, read, authority}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            if authority in done:
+                return CLOSE_POLICY, authority.result()  # logged out, or the token expired
             for task in done:
                 failure = task.exception()
                 if isinstance(failure, WebSocketDisconnect):

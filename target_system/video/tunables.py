@@ -5,7 +5,6 @@
 | SC_VIDEO_STALE_RINGING | 120 | seconds a call may ring before cleanup ends it (CLEANUP_JOBS) |
 | SC_VIDEO_STALE_ACTIVE | 14400 | seconds a call may stay active before cleanup ends it (CLEANUP_JOBS) |
 | SC_VIDEO_WS_CAP | SC_WS_CAP | signaling WebSockets per video process (WS_CAP) |
-| SC_ADMIN_TOKEN | (none) | the `X-Admin-Token` admin endpoints require; unset: admin endpoints always 403 |
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ class VideoTunables:
     ws_cap: int
     stale_ringing: float = 120.0
     stale_active: float = 4 * 3600.0
-    admin_token: str | None = None
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str]) -> VideoTunables:
@@ -42,5 +40,4 @@ class VideoTunables:
             ws_cap=int(_number(environ, "SC_VIDEO_WS_CAP", settings.tunables.ws_cap)),
             stale_ringing=_number(environ, "SC_VIDEO_STALE_RINGING", 120.0),
             stale_active=_number(environ, "SC_VIDEO_STALE_ACTIVE", 4 * 3600.0),
-            admin_token=environ.get("SC_ADMIN_TOKEN", "").strip() or None,
         )

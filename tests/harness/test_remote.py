@@ -144,6 +144,46 @@ def test_flags_are_checked_before_the_stack_is_reached(flag: str, tmp_path: Path
     assert done.returncode == 2, done.stderr
 
 
+def test_profile_takes_the_name_remote_profile_gives(tmp_path: Path) -> None:
+    """`--profile prod` where chaos.yaml says the remote stack runs `prod` (not one of `profiles`):
+    accepted, so the run goes on to find the stack absent (exit 3); any other profile is refused."""
+    data = yaml.safe_load((ROOT / "chaos.yaml").read_text())
+    proxy_api = f"http://127.0.0.1:{unused_port()}"
+    data["remote"] = {"host": "127.0.0.1", "proxy_api": proxy_api, "profile": "prod"}
+    data["run_dir"] = str(tmp_path / "state")
+    config = tmp_path / "chaos.yaml"
+    config.write_text(yaml.safe_dump(data))
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
+    accepted = chaosgate("run", "redis-flaky", "--dry-run", "--config", str(config), "--profile", "prod")
+    assert accepted.returncode == 3 and "does not answer" in accepted.stderr, accepted.stderr
+    refused = chaosgate("run", "redis-flaky", "--config", str(config), "--profile", "hardened")
+    assert refused.returncode == 2 and "remote.profile: profile 'hardened'" in refused.stderr, refused.stderr
+
+
+def test_a_feature_nothing_probes_stops_the_run_before_the_stack_is_reached(tmp_path: Path) -> None:
+    (tmp_path / "chaos.yaml").write_text(
+        f"""\
+remote: {{host: 127.0.0.1, proxy_api: "http://127.0.0.1:{unused_port()}"}}
+run_dir: state
+links: {{api: {{listen: 28081}}}}
+services: {{api: {{port: 18081}}}}
+gateway: api
+features:
+  read: {{depends_on: [api], probe: {{path: /read}}}}
+  write: {{depends_on: [api]}}
+"""
+    )
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "api-down.yaml").write_text(
+        "name: api-down\ntitle: API down\ntarget: api\n"
+        "faults: [{injector: toxiproxy, proxy: api, down: true, duration: 5s}]\n"
+    )
+    done = chaosgate("run", "api-down", "--config", str(tmp_path / "chaos.yaml"))
+    assert done.returncode == 2, done.stderr
+    assert "chaos.yaml:8: features.write: feature 'write' has no probe" in done.stderr
+    assert "using the running stack" not in done.stderr
+
+
 def test_the_watchdog_rolls_back_a_remote_fault_when_the_runner_dies(
     running_stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -172,5 +212,5 @@ def test_process_faults_are_refused_without_the_local_runtime(running_stack: Loc
         proxy_api_url=running_stack.proxy_api_url,
         gateway_url=running_stack.gateway_url,
     )
-    with pytest.raises(FaultError, match="against a compose or remote stack use `docker` faults"):
+    with pytest.raises(FaultError, match="against a remote stack use `docker` faults"):
         ProcessInjector(env)

@@ -1,135 +1,115 @@
-"""The docker injector against the Docker Engine API: without an engine it fails clearly; against a
-server speaking the Engine API's contract (no engine can run here) it kills, stops, pauses and restores."""
+"""Container faults without an engine: their models bound what a scenario may ask, the runtimes they act
+on are checked before anything is touched, and without an engine an injector says so in one line. The
+same faults against a real engine: tests/compose/test_container_faults.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import subprocess
+import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from chaosgate.errors import FaultError
-from chaosgate.scenario.models import DockerFault
+from chaosgate.scenario.models import Fault, NetemFault
 from chaosgate.topology import Topology, load_topology
-from injectors.base import FaultEnvironment
-from injectors.docker import DockerInjector
+from injectors.base import FaultEnvironment, builtin_injectors
+from injectors.netem import netem_args
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class FakeEngine(BaseHTTPRequestHandler):
-    """The few Engine API v1.43 endpoints the injector uses, with container state transitions."""
-
-    containers: ClassVar[dict[str, str]] = {}
-    calls: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _reply(self, status: int, body: object = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        if self.path.endswith("/_ping"):
-            self._reply(200, "OK")
-            return
-        match = re.match(r"^/v1\.43/containers/([^/]+)/json", self.path)
-        if match and match.group(1) in self.containers:
-            name = match.group(1)
-            self._reply(200, {"Id": name, "Name": f"/{name}", "State": {"Status": self.containers[name]}})
-            return
-        self._reply(404, {"message": f"No such container: {self.path}"})
-
-    def do_POST(self) -> None:
-        match = re.match(r"^/v1\.43/containers/([^/]+)/(kill|stop|pause|unpause|start)", self.path)
-        if not match or match.group(1) not in self.containers:
-            self._reply(404, {"message": "No such container"})
-            return
-        name, action = match.groups()
-        self.calls.append(f"{action} {name}")
-        self.containers[name] = {"kill": "exited", "stop": "exited", "pause": "paused"}.get(action, "running")
-        self._reply(204)
-
-
-@pytest.fixture
-def engine() -> Iterator[str]:
-    FakeEngine.containers = {"secureconnect-chat-1": "running"}
-    FakeEngine.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEngine)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"tcp://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+FAULT: TypeAdapter[Any] = TypeAdapter(Fault)
+CONTAINER_INJECTORS = ["docker", "partition", "netem", "pressure", "disk"]
 
 
 @pytest.fixture(scope="module")
-def env() -> FaultEnvironment:
+def env(tmp_path_factory: pytest.TempPathFactory) -> FaultEnvironment:
     topology: Topology = load_topology(ROOT / "chaos.yaml")
     return FaultEnvironment(
         topology=topology,
         proxy_api_url="http://127.0.0.1:9",
         gateway_url="http://127.0.0.1:9",
         call_timeout_s=2,
+        docker_host=f"unix://{tmp_path_factory.mktemp('engine')}/docker.sock",
+        runtime="compose",
     )
 
 
-def fault(action: str) -> DockerFault:
-    return DockerFault.model_validate(
-        {"injector": "docker", "container": "chat", "action": action, "duration": 5}
-    )
+def fault(**raw: Any) -> Any:
+    return FAULT.validate_python({"duration": 5, **raw})
 
 
-def test_no_engine_is_one_clear_fault_error(env: FaultEnvironment, tmp_path: Path) -> None:
-    with pytest.raises(FaultError, match="no Docker engine is reachable"):
-        DockerInjector(env, base_url=f"unix://{tmp_path}/docker.sock")
+@pytest.mark.parametrize("name", CONTAINER_INJECTORS)
+def test_no_engine_is_one_clear_fault_error(env: FaultEnvironment, name: str) -> None:
+    with pytest.raises(FaultError, match="no Docker engine is reachable") as caught:
+        builtin_injectors()[name](env)
+    assert "container faults need the compose runtime" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", CONTAINER_INJECTORS)
+def test_container_injectors_refuse_the_local_runtime(env: FaultEnvironment, name: str) -> None:
+    with pytest.raises(FaultError, match=f"the {name} injector acts on containers: it runs on the compose"):
+        builtin_injectors()[name](dataclasses.replace(env, runtime="local"))
 
 
 @pytest.mark.parametrize(
-    ("action", "broken", "restore"),
-    [("kill", "exited", "start"), ("stop", "exited", "start"), ("pause", "paused", "unpause")],
+    ("raw", "message"),
+    [
+        (
+            {"injector": "docker", "container": "chat", "action": "explode"},
+            "'kill', 'stop', 'pause' or 'restart'",
+        ),
+        ({"injector": "docker", "container": "chat; rm -rf /"}, "should match pattern"),
+        ({"injector": "netem", "container": "chat"}, "needs at least one of delay_ms, loss"),
+        (
+            {"injector": "netem", "container": "chat", "delay_ms": 10, "jitter_ms": 50},
+            "jitter_ms must not exceed",
+        ),
+        ({"injector": "netem", "container": "chat", "loss": 150}, "less than or equal to 100"),
+        ({"injector": "netem", "container": "chat", "rate_kbit": 1}, "greater than or equal to 8"),
+        ({"injector": "pressure", "container": "redis"}, "needs `cpus`"),
+        (
+            {"injector": "pressure", "container": "redis", "memory": "1MiB"},
+            "greater than or equal to 6291456",
+        ),
+        ({"injector": "pressure", "container": "redis", "cpus": 0}, "greater than or equal to 0.01"),
+        ({"injector": "disk", "store": "redis", "leave": "-1"}, "leave"),
+    ],
 )
-def test_each_action_is_applied_verified_and_undone(
-    env: FaultEnvironment, engine: str, action: str, broken: str, restore: str
-) -> None:
-    injector = DockerInjector(env, base_url=engine)
-    spec = fault(action)
-    data = injector.apply(spec, fault_id="d1")
-    assert FakeEngine.containers["secureconnect-chat-1"] == broken
-    assert broken in injector.verify(spec, data)
-    injector.remove(spec, data)
-    assert FakeEngine.containers["secureconnect-chat-1"] == "running"
-    assert FakeEngine.calls == [f"{action} secureconnect-chat-1", f"{restore} secureconnect-chat-1"]
-    injector.remove(spec, data)  # idempotent: a running container is left alone
-    assert len(FakeEngine.calls) == 2
-    injector.close()
+def test_fault_models_bound_what_a_scenario_may_ask(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fault(**raw)
 
 
-def test_an_unknown_container_is_named(env: FaultEnvironment, engine: str) -> None:
-    injector = DockerInjector(env, base_url=engine)
-    spec = fault("kill").model_copy(update={"container": "billing"})
-    with pytest.raises(FaultError, match="no container named 'billing'"):
-        injector.apply(spec, fault_id="d2")
+def test_sizes_and_netem_options_are_normalised_once() -> None:
+    assert fault(injector="pressure", container="redis", memory="32MiB").memory == 32 * 2**20
+    spec = fault(injector="netem", container="chat", delay_ms=200, jitter_ms=20, loss=2.5, rate_kbit=512)
+    assert isinstance(spec, NetemFault)
+    assert netem_args(spec) == ["delay", "200ms", "20ms", "loss", "2.5%", "rate", "512kbit"]
 
 
-def test_the_engine_comes_from_chaos_yaml_remote_docker_host(
-    env: FaultEnvironment, engine: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # remote.docker_host wins
-    injector = DockerInjector(dataclasses.replace(env, docker_host=engine))
-    spec = fault("pause")
-    data = injector.apply(spec, fault_id="d3")
-    assert FakeEngine.containers["secureconnect-chat-1"] == "paused"
-    injector.remove(spec, data)
-    assert FakeEngine.calls == ["pause secureconnect-chat-1", "unpause secureconnect-chat-1"]
-    injector.close()
+def _run(*args: str, config: Path = ROOT / "chaos.yaml") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaosgate", *args, "--config", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_the_local_runtime_refuses_a_container_fault_before_touching_anything() -> None:
+    done = _run("run", "cockroach-partition", "--dry-run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cockroach-partition.yaml: faults[0].injector: injector 'partition' runs on" in done.stderr
+    assert "the compose or remote runtime, not local: its faults act on containers" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_all_on_the_local_runtime_skips_container_scenarios_and_names_them() -> None:
+    done = _run("run", "--all", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "skips cassandra-disk-full, chat-packet-loss, cockroach-partition, redis-memory-pressure"
+        in done.stderr
+    )
+    assert "service-crash" in done.stdout and "cockroach-partition" not in done.stdout

@@ -18,6 +18,10 @@ class ServerStats:
     peak_in_flight: int = 0
     served: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)  # issued by POST /sessions
+    items: dict[str, str] = field(default_factory=dict)  # item id -> the token that created it
+    refused: int = 0  # item requests without a valid token
+    read: list[str] = field(default_factory=list)  # item ids asked for by GET /items/{id}
 
 
 def _app(stats: ServerStats, serial_work_s: float) -> web.Application:
@@ -47,8 +51,36 @@ def _app(stats: ServerStats, serial_work_s: float) -> web.Application:
             await asyncio.sleep(serial_work_s)
         return await count(request, web.Response(text="done"))
 
+    # A small API with sessions: what declared load (setup, headers, captures) acts on.
+    async def session(request: web.Request) -> web.StreamResponse:
+        stats.tokens.append(f"t{len(stats.tokens)}-{(await request.json())['user']}")
+        return await count(request, web.json_response({"token": stats.tokens[-1]}, status=201))
+
+    def authorised(request: web.Request) -> str | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in stats.tokens:
+            stats.refused += 1
+            return None
+        return token
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        token = authorised(request)
+        if token is None:
+            return web.json_response({"error": "no session"}, status=401)
+        item = f"item-{len(stats.items)}"
+        stats.items[item] = token
+        return await count(request, web.json_response({"item": {"id": item}}, status=201))
+
+    async def one(request: web.Request) -> web.StreamResponse:
+        if authorised(request) is None:
+            return web.json_response({"error": "no session"}, status=401)
+        stats.read.append(request.match_info["id"])
+        found = request.match_info["id"] in stats.items
+        return await count(request, web.json_response({}, status=200 if found else 404))
+
     app = web.Application()
     app.add_routes([web.get("/fast", fast), web.get("/slow", slow), web.get("/serial", serial)])
+    app.add_routes([web.post("/sessions", session), web.post("/items", create), web.get("/items/{id}", one)])
     return app
 
 

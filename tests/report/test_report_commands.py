@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -95,8 +96,8 @@ def test_compare_wants_two_runs_without_profiles(runs_out: Path) -> None:
         invoke("compare", BASELINE_ID, "--out", str(runs_out))
 
 
-def test_switches_follow_the_fault(baseline: RunResult) -> None:
-    exercised = {s.name: switches_for(s) for s in baseline.scenarios}
+def test_switches_follow_the_fault_as_chaos_yaml_maps_them(baseline: RunResult) -> None:
+    exercised = {s.name: switches_for(s, load_topology(ROOT / "chaos.yaml")) for s in baseline.scenarios}
 
     assert exercised["redis-down"] == [
         "redis_retry",
@@ -108,6 +109,19 @@ def test_switches_follow_the_fault(baseline: RunResult) -> None:
     assert exercised["cockroach-pool-exhaustion"] == ["pool_limits", "store_timeouts"]
     assert exercised["websocket-flood"] == ["ws_cap"]
     assert exercised["backend-slow"] == ["circuit_breaker", "proxy_timeouts", "request_timeout"]
+
+
+def test_a_scenarios_own_exercises_win_and_a_topology_without_a_switch_map_credits_nothing(
+    baseline: RunResult, tmp_path: Path
+) -> None:
+    redis_down = next(s for s in baseline.scenarios if s.name == "redis-down")
+    own = redis_down.model_copy(update={"exercises": ["redis_fallback", "redis_fallback"]})
+    assert switches_for(own, load_topology(ROOT / "chaos.yaml")) == ["redis_fallback"]
+
+    data = yaml.safe_load((ROOT / "chaos.yaml").read_text(encoding="utf-8"))
+    del data["switches"]
+    (tmp_path / "chaos.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert switches_for(redis_down, load_topology(tmp_path / "chaos.yaml")) == []
 
 
 class FakeStack:

@@ -1,5 +1,6 @@
-"""The compose runtime: generated files agree with chaos.yaml, validate against the Compose Specification,
-cover the services' imports in the image, and `stack up --runtime compose` fails cleanly without an engine."""
+"""The compose runtime: generated files (both image sets) agree with chaos.yaml, validate against the Compose
+Specification, cover the services' imports in the image, and `stack up --runtime compose` fails cleanly
+without an engine. The runtime against a real engine: tests/compose."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ import pytest
 import yaml
 
 from chaosgate import compose
-from chaosgate.stack.compose_runtime import ComposeStack, parse_ps
+from chaosgate.errors import ValidationError
+from chaosgate.stack import images
+from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import LINK_TEMPLATE, Topology, load_topology
+from chaosgate.topology import LINK_TEMPLATE, StoreKind, Topology, load_topology
 
 from .conftest import ROOT, run_cli
 
@@ -247,29 +250,104 @@ def test_compose_runtime_without_an_engine_says_so_in_one_line(command: str) -> 
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == [
         "chaosgate: error: no Docker engine is reachable (is the docker daemon running? "
-        "DOCKER_HOST=unix:///nonexistent/docker.sock)"
+        "DOCKER_HOST=unix:///nonexistent/docker.sock; scripts/docker-engine starts one)"
     ]
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_compose_ps_output_in_both_formats() -> None:
-    lines = "\n".join(
-        json.dumps(item)
-        for item in (
-            {"Service": "redis", "State": "running", "Health": "healthy"},
-            {"Service": "auth", "State": "exited"},
-        )
-    )
-    array = json.dumps([{"Service": "redis", "State": "running", "Health": "starting"}])
-    parsed = [(c.service, c.state, c.healthy) for c in parse_ps(lines)]
-    assert parsed == [("redis", "running", True), ("auth", "exited", False)]
-    assert [c.healthy for c in parse_ps(array)] == [False]
-
-
-def test_compose_project_is_the_one_the_docker_injector_targets() -> None:
-    from injectors.docker import COMPOSE_PROJECT
-
-    assert compose.PROJECT == COMPOSE_PROJECT
-    assert ComposeStack(load_topology(ROOT / "chaos.yaml")).compose_argv("ps")[:4] == [
-        "docker", "compose", "--project-name", COMPOSE_PROJECT,
+def test_compose_project_is_the_systems_name_from_chaos_yaml() -> None:
+    topology = load_topology(ROOT / "chaos.yaml")
+    assert compose.project_name(topology) == topology.name == "secureconnect"
+    assert ComposeStack(topology, compose_cli=["docker", "compose"]).compose_argv("ps")[:4] == [
+        "docker", "compose", "--project-name", "secureconnect",
     ]  # fmt: skip
+    local = ComposeStack(topology, compose_cli=["docker-compose"], images=ImageSetChoice.LOCAL)
+    argv = local.compose_argv("up")
+    assert argv[0] == "docker-compose" and argv[-1] == "up"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-f"] == [
+        str(ROOT / "docker-compose.yml"), str(ROOT / "docker-compose.local.yml"),
+    ]  # fmt: skip
+
+
+# -- the local image set (docker-compose.local.yml) --------------------------------------------------
+
+
+def test_the_local_set_replaces_every_upstream_image(topology: Topology, committed: dict[str, Any]) -> None:
+    local = yaml.safe_load((ROOT / images.LOCAL_FILE).read_text(encoding="utf-8"))["services"]
+    assert set(local) == set(committed["services"])
+    for name, spec in local.items():
+        assert spec["image"] != committed["services"][name]["image"], name
+        assert spec["image"].endswith(":local"), name
+    for name, store in topology.stores.items():
+        upstream = compose.upstream_for(name, store)
+        # Same port and data dir as the upstream image: proxies and volumes stay as generated.
+        assert str(upstream.port) in local[name]["command"]
+        if store.kind is not StoreKind.S3:  # moto keeps its objects in memory
+            assert upstream.data_dir in " ".join(local[name]["command"])
+        assert local[name]["image"] == images.role_image(topology.role_of(name))
+        assert committed["services"][name]["volumes"] == [f"{name}-data:{upstream.data_dir}"]
+    proxy = local["toxiproxy"]["command"]
+    assert proxy[:5] == ["python", "-m", "chaosgate", "proxy", "serve"] and "--allow-remote" in proxy
+    assert {proxy[i + 1] for i, a in enumerate(proxy) if a == "--upstream-allow"} == set(topology.links)
+
+
+def test_the_local_set_talks_to_each_store_as_the_local_runtime_does(topology: Topology) -> None:
+    local = yaml.safe_load((ROOT / images.LOCAL_FILE).read_text(encoding="utf-8"))["services"]
+    chat = local["chat"]["environment"]
+    # PostgreSQL stands in for Cassandra: chat's own DSN through the proxy, the Cassandra switch unset.
+    assert chat["SC_MESSAGES_DSN"] == "postgresql://postgres@cassandra-proxy:29042/messages"
+    assert chat["SC_MESSAGE_STORE"] == "" and chat["SC_CASSANDRA_HOSTS"] == ""
+
+
+def test_every_store_has_a_bounded_volume_and_every_container_an_init(committed: dict[str, Any]) -> None:
+    for name, spec in committed["volumes"].items():
+        assert spec["driver_opts"]["type"] == "tmpfs" and spec["driver_opts"]["o"].startswith("size="), name
+    assert all(spec["init"] is True for spec in committed["services"].values())
+    assert "-proxy-metrics" in committed["services"]["toxiproxy"]["command"]
+
+
+# -- another system's compose settings come from its chaos.yaml -------------------------------------
+
+
+def _own_system(tmp_path: Path, **changes: Any) -> Topology:
+    """chaos.yaml with another system's name and compose section (and `changes` on top)."""
+    data = yaml.safe_load((ROOT / "chaos.yaml").read_text(encoding="utf-8"))
+    data["name"] = "shop"
+    data["compose"] = {"image": "registry.example/shop:1.4", "command": ["shop", "--role", "{service}"]}
+    data.update(changes)
+    config = tmp_path / "chaos.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_topology(config)
+
+
+def test_the_service_image_command_and_names_are_the_systems_own(tmp_path: Path) -> None:
+    topology = _own_system(tmp_path)
+    document = compose.compose_document(topology)
+    chat = document["services"]["chat"]
+    assert chat["image"] == "registry.example/shop:1.4" and "build" not in chat  # pulled, not built
+    assert chat["command"] == ["shop", "--role", "chat"]
+    assert chat["environment"]["SC_RUN_DIR"] == "/tmp/chaosgate"
+    assert "environment" not in document["services"]["objectstore"]  # no credentials unless given
+    assert compose.prometheus_config(topology)["scrape_configs"][0]["job_name"] == "shop"
+    argv = ComposeStack(topology, compose_cli=["docker", "compose"]).compose_argv("ps")
+    assert argv[:4] == ["docker", "compose", "--project-name", "shop"]
+
+
+def test_without_a_compose_command_services_run_the_local_command(tmp_path: Path) -> None:
+    topology = _own_system(tmp_path, compose={"image": "shop:dev", "store_env": {"redis": {"A": "b"}}})
+    document = compose.compose_document(topology)
+    assert document["services"]["auth"]["command"] == ["python", "-m", "target_system", "auth"]
+    assert document["services"]["redis"]["environment"] == {"A": "b"}
+
+
+def test_the_compose_runtime_asks_for_its_image_and_its_project_name(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "chaos.yaml").read_text(encoding="utf-8"))
+    del data["compose"], data["name"]
+    config = tmp_path / "chaos.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    topology = load_topology(config)  # the local runtime needs neither
+    with pytest.raises(ValidationError, match=re.escape("chaos.yaml: name: the compose runtime names")):
+        ComposeStack(topology, compose_cli=["docker", "compose"]).compose_argv("ps")
+    done = run_cli("stack", "compose-file", "--config", str(config))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "chaos.yaml: compose: the compose runtime needs a `compose:` section" in done.stderr

@@ -315,3 +315,100 @@ def test_remote_mistakes_name_line_and_key(tmp_path: Path, entry: str, key: str,
     assert error.location.key == key
     assert error.location.line >= line_of(text, "remote:")
     assert words in error.detail
+
+
+# -- a topology asks only for what chaosgate uses ----------------------------------------------------
+
+REMOTE_ONLY = """\
+remote: {host: chaos-host, proxy_api: "http://chaos-host:9474", profile: prod}
+stores:
+  redis: {kind: redis}
+  sql: {kind: postgres, database: app}
+links:
+  redis: {listen: 26379}
+  sql: {listen: 26257}
+services:
+  api: {port: 18081, links: [redis, sql]}
+gateway: api
+features:
+  read: {depends_on: [api], probe: {path: /v1/read}}
+"""
+
+
+def test_a_stack_chaosgate_does_not_start_needs_no_launcher_keys(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, REMOTE_ONLY))
+    assert topology.proxy is None and topology.service_defaults.command is None
+    assert topology.proxy_api_url() == "http://chaos-host:9474"
+    assert topology.role_of("sql") == "sql"  # no role: the store's own name
+    assert [owner for _, owner in topology.ports()] == ["proxy redis", "proxy sql", "service api"]
+    topology.check_profile("prod")  # what runs there is the only profile it takes
+    with pytest.raises(ValidationError, match=r"runs 'prod' \(chaos.yaml's remote.profile\)") as caught:
+        topology.check_profile("hardened")
+    assert caught.value.location is not None and caught.value.location.line == 1
+
+
+def test_without_remote_proxy_api_a_remote_stack_needs_the_proxy_port(tmp_path: Path) -> None:
+    text = REMOTE_ONLY.replace(', proxy_api: "http://chaos-host:9474"', "")
+    error = load_error(tmp_path, text)
+    assert error.location is not None and error.location.key == "proxy"
+    assert "missing required key 'proxy'" in error.detail and "remote.proxy_api" in error.detail
+    assert load_topology(write(tmp_path, text + "proxy: {api_port: 8474}\n")).proxy_api_url() == (
+        "http://chaos-host:8474"
+    )
+
+
+def test_the_local_runtime_asks_for_what_it_starts_all_at_once(tmp_path: Path) -> None:
+    text = REMOTE_ONLY.split("\n", 1)[1]  # the same stack, started here
+    error = load_error(tmp_path, text)
+    found = sorted((p.location.key if p.location else "", p.message.split(":")[0]) for p in error.problems)
+    assert found == [
+        ("proxy", "missing required key 'proxy'"),
+        ("service_defaults.command", "missing required key 'command'"),
+        ("stores.redis.port", "missing required key 'port'"),
+        ("stores.sql.port", "missing required key 'port'"),
+    ]
+    assert "the local runtime starts store 'redis' listening on it" in str(error)
+    redis = next(p.location for p in error.problems if p.location and p.location.key == "stores.redis.port")
+    assert redis.line == line_of(text, "redis:")
+
+
+def test_the_compose_runtime_needs_the_proxy_port_but_no_launcher_command(tmp_path: Path) -> None:
+    text = "runtime: compose\n" + REMOTE_ONLY.split("\n", 1)[1]
+    error = load_error(tmp_path, text)
+    assert [p.location.key for p in error.problems if p.location] == ["proxy"]
+    assert "the compose runtime publishes Toxiproxy's API on proxy.api_port" in error.detail
+    topology = load_topology(write(tmp_path, text + "proxy: {api_port: 8474}\n"))
+    assert topology.stores["redis"].port is None  # reached inside the compose network only
+
+
+def test_every_reference_problem_is_reported_at_once_with_a_did_you_mean(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("gateway: front", "gateway: frnt")
+        .replace("links: [redis, sql]", "links: [redis, sqll]")
+        .replace("cache: {depends_on: [redis]}", "cache: {depends_on: [rediss]}")
+        + "switches:\n  components: {apii: [retry]}\n  injectors: {toxiproxi: [retry]}\n"
+    )
+    error = load_error(tmp_path, text)
+    assert [(p.location.key if p.location else "") for p in error.problems] == [
+        "services.api.links[1]",
+        "services.api.env.SC_SQL_DSN",  # {link:sql}: no longer one of api's links
+        "gateway",
+        "features.cache.depends_on[0]",
+        "switches.components.apii",
+        "switches.injectors.toxiproxi",
+    ]
+    assert "'sqll' names no link (did you mean 'sql'?)" in str(error)
+    assert "'frnt' is no service (did you mean 'front'?)" in str(error)
+    assert "'rediss' is no store or service (did you mean 'redis'?)" in str(error)
+    assert "'toxiproxi' is no injector (did you mean 'toxiproxy'?)" in str(error)
+
+
+def test_the_shipped_chaos_yaml_json_schema_matches_the_models() -> None:
+    import json
+
+    from chaosgate.scenario.schema import render_topology_schema, shipped_topology_schema
+
+    assert shipped_topology_schema() == render_topology_schema(), "run `python -m chaosgate.scenario.schema`"
+    schema = json.loads(shipped_topology_schema())
+    assert set(schema["required"]) == {"services", "gateway"}  # nothing the local runtime alone needs
+    assert {"name", "compose", "switches", "proxy", "service_defaults"} <= set(schema["properties"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -97,6 +98,36 @@ def test_repeated_wrong_passwords_lock_the_account(gateway: httpx.Client) -> Non
     assert locked.status_code == 429
     assert locked.json()["error"]["code"] == "account_locked"
     assert "retry-after" in locked.headers
+
+
+def test_parallel_wrong_passwords_cannot_race_past_the_lockout(running_stack: LocalStack) -> None:
+    # Read-then-verify-then-count let every guess of a burst read "0 failures" and be checked: the
+    # lockout held only against a patient attacker. Counted first, at most 5 guesses are ever checked.
+    with httpx.Client(base_url=running_stack.gateway_url, timeout=30.0) as gateway:
+        email = register(gateway)
+
+        def guess(n: int) -> int:
+            body = {"email": email, "password": f"wrong password {n}"}
+            return gateway.post("/v1/auth/login", json=body).status_code
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            codes = list(pool.map(guess, range(30)))
+        assert sorted(set(codes)) == [401, 429], codes
+        assert codes.count(401) == 5, codes  # SC_LOCKOUT_MAX_ATTEMPTS
+        locked = gateway.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert locked.status_code == 429 and locked.json()["error"]["code"] == "account_locked"
+
+
+def test_a_successful_login_ends_the_count(gateway: httpx.Client) -> None:
+    email = register(gateway)
+    for _ in range(3):
+        for _ in range(4):
+            assert (
+                gateway.post("/v1/auth/login", json={"email": email, "password": "nope nope"}).status_code
+                == 401
+            )
+        login(gateway, email)  # four failures, then the right password: the count starts over
+    assert gateway.post("/v1/auth/login", json={"email": email, "password": "nope nope"}).status_code == 401
 
 
 def forged_tokens(stack: LocalStack) -> dict[str, str]:

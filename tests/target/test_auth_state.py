@@ -12,7 +12,7 @@ from target_system.common.degraded import begin_request, end_request
 from target_system.common.errors import ServiceError
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import RedisUnavailable, ResilientRedis
-from target_system.common.tokens import LocalRevocations
+from target_system.common.revocations import LocalRevocations
 from target_system.settings import Settings
 
 
@@ -45,9 +45,10 @@ async def test_fallback_keeps_sessions_lockout_and_revocations_in_memory() -> No
         await state.put_session("sid-1", record)
         assert await state.get_session("sid-1") == record
         assert state.has_local_session("sid-1")
-        assert await state.record_failure("a@b.co") == 1
-        assert await state.record_failure("a@b.co") == 2
-        assert await state.failed_attempts("a@b.co") == 2
+        assert await state.count_attempt("a@b.co") == 1
+        assert await state.count_attempt("a@b.co") == 2
+        await state.put_session("sid-2", record, clear_lockout_of="a@b.co")  # a login that succeeded
+        assert await state.count_attempt("a@b.co") == 1
         await state.revoke("jti-1", int(time.time()) + 60)
         assert "jti-1" in state.revocations
         await state.delete_session("sid-1")
@@ -56,10 +57,10 @@ async def test_fallback_keeps_sessions_lockout_and_revocations_in_memory() -> No
         end_request(token)
         await redis.close()
     assert marks.reasons == ["redis_unavailable"]
-    assert state.pending == 2  # the revocation and the session delete wait for Redis to come back
+    assert state.pending == 3  # the revocation, sid-1's delete and sid-2 wait for Redis to come back
     assert (
         metrics.registry.get_sample_value("auth_fallback_total", {"service": "auth", "op": "session_put"})
-        == 1
+        == 2
     )
     # REDIS_RETRY: the first failing call was retried (bounded) before falling back.
     assert (
@@ -76,7 +77,7 @@ async def test_without_fallback_redis_errors_surface() -> None:
         assert failure.value.status == 500 and failure.value.code == "internal_error"
         assert isinstance(failure.value.__cause__, RedisUnavailable)
         with pytest.raises(ServiceError) as locked:
-            await state.failed_attempts("a@b.co")
+            await state.count_attempt("a@b.co")
         assert locked.value.status == 500
     finally:
         await redis.close()

@@ -7,6 +7,7 @@ resets the proxy in `finally`.
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -153,23 +154,44 @@ def test_an_unreachable_backend_is_a_plain_502_without_the_breaker_and_a_clean_5
                 reset(proxy_reset)
 
 
-def test_rate_limit_applies_per_client_and_fails_open_without_redis(
+def user_token(client: httpx.Client) -> str:
+    email = f"rl-{uuid.uuid4().hex[:12]}@example.test"
+    password = "correct horse battery"
+    client.post("/v1/auth/register", json={"email": email, "password": password, "display_name": "Rl"})
+    token: str = client.post("/v1/auth/login", json={"email": email, "password": password}).json()[
+        "access_token"
+    ]
+    return token
+
+
+def client_of_its_own(stack: LocalStack) -> httpx.Client:
+    """A client from an address of its own in 127.0.0.0/8: a rate-limit bucket no other test filled."""
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    return httpx.Client(base_url=stack.gateway_url, transport=httpx.HTTPTransport(local_address=address))
+
+
+def test_rate_limit_applies_per_verified_user_and_fails_open_without_redis(
     stack_profile: ProfileSwitcher, proxy_reset: str
 ) -> None:
     with (
         stack_profile("hardened", env={"SC_RATE_LIMIT": "5", "SC_WS_CAP": "1"}) as stack,
-        httpx.Client(base_url=stack.gateway_url) as gateway,
+        client_of_its_own(stack) as gateway,
     ):
-        key = f"Bearer rl.{uuid.uuid4().hex}"
-        codes = [probe_auth(gateway, authorization=key)[0].status_code for _ in range(6)]
+        alice, bob = user_token(gateway), user_token(gateway)  # 4 requests, counted against the address
+        codes = [probe_auth(gateway, authorization=f"Bearer {alice}")[0].status_code for _ in range(6)]
         assert codes == [400] * 5 + [429]
-        limited = probe_auth(gateway, authorization=key)[0]
+        limited = probe_auth(gateway, authorization=f"Bearer {alice}")[0]
         assert limited.json()["error"]["code"] == "rate_limited" and "retry-after" in limited.headers
-        assert probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")[0].status_code == 400
+        assert probe_auth(gateway, authorization=f"Bearer {bob}")[0].status_code == 400  # a bucket of bob's
+        # A bearer that does not verify names nobody: it counts against the address (4 used above), so a
+        # fresh random bearer per request no longer escapes the limit (it did, keyed on the header).
+        forged = [probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")[0] for _ in range(2)]
+        assert [a.status_code for a in forged] == [400, 429]
 
         add_latency(proxy_reset, "redis", 700)
         try:
-            # STORE_TIMEOUTS bounds the check (50 ms): a slow Redis costs little and the request passes.
+            # STORE_TIMEOUTS bounds the check (50 ms): a slow Redis costs little and the request passes,
+            # even from this address, which is over its limit.
             answer, took = probe_auth(gateway, authorization=f"Bearer rl.{uuid.uuid4().hex}")
             assert answer.status_code == 400 and took < 0.5
         finally:
@@ -177,7 +199,7 @@ def test_rate_limit_applies_per_client_and_fails_open_without_redis(
 
         set_enabled(proxy_reset, "redis", False)
         try:
-            answers = [probe_auth(gateway, authorization=key)[0] for _ in range(5)]
+            answers = [probe_auth(gateway, authorization=f"Bearer {alice}")[0] for _ in range(5)]
             assert [a.status_code for a in answers] == [400] * 5  # the limited client passes: fail open
             assert metric(gateway, 'rate_limit_fail_open_total{service="gateway"}') >= 6
             ready = gateway.get("/health/ready")
@@ -190,7 +212,7 @@ def test_rate_limit_applies_per_client_and_fails_open_without_redis(
 
         # WS_CAP: one relayed socket per backend here; the next chat handshake gets a clean 503, while
         # video signaling keeps its own share (a bulkhead: a chat flood cannot starve it).
-        url = chat_socket_url(stack, gateway)
+        url = stack.gateway_url.replace("http://", "ws://") + f"/v1/chat/ws?token={bob}"
         with connect(url, open_timeout=5) as first:
             assert json.loads(first.recv(timeout=5))["type"] == "ready"
             with pytest.raises(InvalidStatus) as refused:

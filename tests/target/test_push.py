@@ -58,6 +58,23 @@ def test_devices_register_list_and_remove_for_their_owner_only(gateway: httpx.Cl
     assert devices_of(gateway, ada) == {}
 
 
+def test_a_device_token_stays_with_the_account_that_registered_it(gateway: httpx.Client) -> None:
+    # It used to move to whoever registered it next: knowing a token was enough to take its notifications.
+    ada, mallory = new_account(gateway), new_account(gateway)
+    token = register_device(gateway, ada)
+    taken = gateway.post(
+        "/v1/push/devices", json={"token": token, "platform": "ios"}, headers=mallory.headers
+    )
+    assert_json_error(taken, 409)
+    assert taken.json()["error"]["code"] == "device_token_taken"
+    assert devices_of(gateway, mallory) == {}
+    assert devices_of(gateway, ada)[token]["platform"] == "android"  # untouched
+    register_device(gateway, ada, token)  # the owner may register it again
+    assert gateway.delete(f"/v1/push/devices/{token}", headers=ada.headers).status_code == 204
+    register_device(gateway, mallory, token)  # once removed by its owner, it is free
+    assert list(devices_of(gateway, mallory)) == [token]
+
+
 def test_a_chat_message_notifies_the_other_members_devices_not_the_sender(
     gateway: httpx.Client, simulator: Simulator
 ) -> None:
