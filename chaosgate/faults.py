@@ -21,8 +21,8 @@ import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
 from chaosgate.errors import FaultError, TargetGone
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, InjectorFactory
 from chaosgate.scenario.models import BUILTIN_INJECTORS, Fault, FaultBase
-from injectors.base import FaultEnvironment, HandleData, Injector, InjectorFactory
 
 _FAULT = TypeAdapter(Fault)
 LEDGER_FILE = "fault-ledger.jsonl"  # in the stack's run dir
@@ -125,7 +125,7 @@ class FaultLedger:
         if name in BUILTIN_INJECTORS:
             return _FAULT.validate_python(data)
         if self._plugins is None:
-            from injectors.plugins import plugin_faults
+            from chaosgate.injectors.plugins import plugin_faults
 
             self._plugins = plugin_faults()
         model = self._plugins.get(str(name))

@@ -20,6 +20,8 @@ from chaosgate.errors import FaultError, Interrupted, StackError
 from chaosgate.events import EventBus, EventKind, Observer
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.gate import GatePolicy, decide
+from chaosgate.injectors.base import default_injectors
+from chaosgate.injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
 from chaosgate.journal import Journal
 from chaosgate.load.calibrate import calibrate, load_cached, store
 from chaosgate.load.definition import LoadDefinition, load_definition
@@ -34,8 +36,6 @@ from chaosgate.scoring import Weights
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology
 from chaosgate.watchdog import spawn as spawn_watchdog
-from injectors.base import default_injectors
-from injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
 
 
 def _mean_cpu_share(result: RunResult) -> float | None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from chaosgate.errors import Interrupted, Location, StackError, ValidationError
 from chaosgate.gate import FLOOR_HELP, Floor, GatePolicy, parse_floors
 from chaosgate.harness import Harness
+from chaosgate.injectors.base import EVERY_RUNTIME, Runtime, default_injectors, runtime_of
 from chaosgate.preflight import Endpoints, check_stack, plan_lines
 from chaosgate.probes.declared import plugin_for
 from chaosgate.progress import ConsoleProgress, summary_table
@@ -28,7 +29,6 @@ from chaosgate.stack.launcher import LocalStack, parse_switches
 from chaosgate.stack.remote import RemoteStack, attaches
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology, load_topology
-from injectors.base import EVERY_RUNTIME, Runtime, default_injectors, runtime_of
 
 
 def scenario_paths(topology: Topology, names: tuple[str, ...], run_all: bool) -> list[Path]:

@@ -594,7 +594,7 @@ def _name_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
 
     unknown = set(topology.switches.injectors) - BUILTIN_INJECTORS
     if unknown:
-        from injectors.plugins import plugin_injectors  # read only when a name is not a built-in's
+        from chaosgate.injectors.plugins import plugin_injectors  # read only when a name is not a built-in's
 
         injectors = BUILTIN_INJECTORS | set(plugin_injectors())
         problems += [

@@ -20,11 +20,11 @@ from types import FrameType
 import psutil
 
 from chaosgate.faults import FaultController, FaultLedger
+from chaosgate.injectors.base import FaultEnvironment, default_injectors
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import ProcessTable
 from chaosgate.stack.remote import RemoteStack, attaches
 from chaosgate.topology import Topology, load_topology
-from injectors.base import FaultEnvironment, default_injectors
 
 POLL_S = 0.25
 

@@ -91,16 +91,16 @@ InjectorFactory = Callable[[FaultEnvironment], Injector[Any]]
 
 def builtin_injectors() -> Mapping[str, type[Injector[Any]]]:
     """The injectors chaosgate ships, by the `injector:` name scenarios use."""
-    from injectors.disk import DiskInjector
-    from injectors.docker import DockerInjector
-    from injectors.netem import NetemInjector
-    from injectors.partition import PartitionInjector
-    from injectors.pool import PoolInjector
-    from injectors.pressure import PressureInjector
-    from injectors.process import ProcessInjector
-    from injectors.provider import ProviderInjector
-    from injectors.toxiproxy import ToxiproxyInjector
-    from injectors.wsflood import WsFloodInjector
+    from chaosgate.injectors.disk import DiskInjector
+    from chaosgate.injectors.docker import DockerInjector
+    from chaosgate.injectors.netem import NetemInjector
+    from chaosgate.injectors.partition import PartitionInjector
+    from chaosgate.injectors.pool import PoolInjector
+    from chaosgate.injectors.pressure import PressureInjector
+    from chaosgate.injectors.process import ProcessInjector
+    from chaosgate.injectors.provider import ProviderInjector
+    from chaosgate.injectors.toxiproxy import ToxiproxyInjector
+    from chaosgate.injectors.wsflood import WsFloodInjector
 
     return {
         cls.name: cls
@@ -122,6 +122,6 @@ def builtin_injectors() -> Mapping[str, type[Injector[Any]]]:
 def default_injectors() -> Mapping[str, InjectorFactory]:
     """Every injector available here: chaosgate's own, then the installed plugins
     (entry point group `chaosgate.injectors`)."""
-    from injectors.plugins import plugin_injectors
+    from chaosgate.injectors.plugins import plugin_injectors
 
     return {**builtin_injectors(), **plugin_injectors()}

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError, StackError
+from chaosgate.injectors.base import FaultEnvironment, Runtime
 from chaosgate.stack.engine import docker_client, is_local_engine
 from chaosgate.topology import StoreKind
-from injectors.base import FaultEnvironment, Runtime
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 from chaosgate import compose
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
+from chaosgate.injectors.containers import ContainerEngine, require_runtime
 from chaosgate.scenario.models import DiskFault
-from injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from injectors.containers import ContainerEngine, require_runtime
 
 FILL_PREFIX = ".chaosgate-fill-"
 CHUNK = 1 << 20

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
+from chaosgate.injectors.containers import ContainerEngine, expect_silence, require_runtime, wire_for
 from chaosgate.scenario.models import DockerFault
-from injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from injectors.containers import ContainerEngine, expect_silence, require_runtime, wire_for
 
 # What each action leaves the container as, for verification.
 BROKEN = {"kill": {"exited", "dead"}, "stop": {"exited", "dead"}, "pause": {"paused"}}

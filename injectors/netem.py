@@ -14,9 +14,9 @@ import subprocess
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
+from chaosgate.injectors.containers import ContainerEngine, require_runtime, wire_for
 from chaosgate.scenario.models import NetemFault
-from injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from injectors.containers import ContainerEngine, require_runtime, wire_for
 
 TC_TIMEOUT_S = 10.0
 RTT_SAMPLES = 3

@@ -18,8 +18,8 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from chaosgate.errors import Problem, ValidationError
+from chaosgate.injectors.base import Injector, builtin_injectors
 from chaosgate.scenario.models import FaultBase
-from injectors.base import Injector, builtin_injectors
 
 ENTRY_POINT_GROUP = "chaosgate.injectors"
 

@@ -14,9 +14,9 @@ import time
 import asyncpg
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.background import BackgroundHold
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import PoolFault
-from injectors.background import BackgroundHold
-from injectors.base import FaultEnvironment, HandleData, Injector
 
 GRACE_S = 15.0
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
+from chaosgate.injectors.containers import ContainerEngine, require_runtime, wire_for
 from chaosgate.scenario.models import PressureFault
-from injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from injectors.containers import ContainerEngine, require_runtime, wire_for
 
 CPU_PERIOD_US = 100_000
 UNLIMITED = -1  # what the engine takes for "no limit" when a limit is lifted

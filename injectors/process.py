@@ -11,8 +11,8 @@ from typing import ClassVar
 import psutil
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime, ServiceProcesses
 from chaosgate.scenario.models import DockerFault, ProcessFault
-from injectors.base import FaultEnvironment, HandleData, Injector, Runtime, ServiceProcesses
 
 # The container action that does to a container's main process what the signal does to a process.
 CONTAINER_ACTION = {"SIGKILL": "kill", "SIGSTOP": "pause", "SIGTERM": "stop"}
@@ -41,7 +41,7 @@ class ProcessInjector(Injector[ProcessFault]):
         super().__init__(env)
         self.containers: Injector[DockerFault] | None = None
         if env.stack is None and env.runtime == "compose":
-            from injectors.docker import DockerInjector
+            from chaosgate.injectors.docker import DockerInjector
 
             self.containers = DockerInjector(env)
             return

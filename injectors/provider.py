@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import ProviderFault
-from injectors.base import FaultEnvironment, HandleData, Injector
 
 PROVIDER_SERVICE = "push-provider"
 SERVER_KEY = "SC_PUSH_SERVER_KEY"  # in the simulator's chaos.yaml env: the key its probe send presents

@@ -19,9 +19,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.background import BackgroundHold
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import WsFloodFault
-from injectors.background import BackgroundHold
-from injectors.base import FaultEnvironment, HandleData, Injector
 
 GRACE_S = 15.0
 SOCKETS_PER_ACCOUNT = 10  # below the target's per-user socket cap, so the per-backend cap is what is hit

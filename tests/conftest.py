@@ -38,7 +38,7 @@ ProfileSwitcher = Callable[..., contextlib.AbstractContextManager[LocalStack]]
 
 def services_available() -> bool:
     """True once target_system can be started (`python -m target_system SERVICE`)."""
-    return importlib.util.find_spec("target_system.__main__") is not None
+    return importlib.util.find_spec("chaosgate.target_system.__main__") is not None
 
 
 def selected_services() -> list[str] | None:

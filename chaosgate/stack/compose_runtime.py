@@ -31,12 +31,12 @@ from urllib.parse import urlsplit
 
 from chaosgate import compose
 from chaosgate.errors import StackError
+from chaosgate.injectors.base import FaultEnvironment
 from chaosgate.stack import images
 from chaosgate.stack.engine import NoDockerEngine, docker_client
 from chaosgate.stack.launcher import ADMIN_TOKEN_FILE, JWT_SECRET_FILE, format_switches, kept_secret
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import LOOPBACK, Topology
-from injectors.base import FaultEnvironment
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 Say = Callable[[str], None]

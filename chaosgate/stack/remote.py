@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from chaosgate.errors import StackError
+from chaosgate.injectors.base import FaultEnvironment
 from chaosgate.topology import Topology
 from chaosgate.yamlio import load_yaml
-from injectors.base import FaultEnvironment
 
 
 def attaches(topology: Topology) -> bool:

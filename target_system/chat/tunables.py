@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from target_system.settings import Settings
+from chaosgate.target_system.settings import Settings
 
 
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:

@@ -13,11 +13,11 @@ import pytest
 from pydantic import TypeAdapter
 
 from chaosgate.faults import FaultController, FaultLedger
+from chaosgate.injectors.base import builtin_injectors
+from chaosgate.injectors.containers import wire_for
 from chaosgate.scenario.models import Fault, FaultBase
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.watchdog import watch
-from injectors.base import builtin_injectors
-from injectors.containers import wire_for
 
 pytestmark = pytest.mark.compose
 FAULT: TypeAdapter[Any] = TypeAdapter(Fault)

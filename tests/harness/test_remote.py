@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment
+from chaosgate.injectors.process import ProcessInjector
 from chaosgate.stack.launcher import LocalStack
-from injectors.base import FaultEnvironment
-from injectors.process import ProcessInjector
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from injectors.toxiproxy import ToxiproxyClient
+from chaosgate.injectors.toxiproxy import ToxiproxyClient
 
 
 def free_port() -> int:

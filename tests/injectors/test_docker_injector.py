@@ -14,10 +14,10 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, builtin_injectors
+from chaosgate.injectors.netem import netem_args
 from chaosgate.scenario.models import Fault, NetemFault
 from chaosgate.topology import Topology, load_topology
-from injectors.base import FaultEnvironment, builtin_injectors
-from injectors.netem import netem_args
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT: TypeAdapter[Any] = TypeAdapter(Fault)

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from chaosgate.cli import cli
 from chaosgate.errors import FaultError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
+from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injectors.toxiproxy import ToxiproxyClient
 from chaosgate.scenario.models import ToxiproxyFault
 from chaosgate.topology import Topology, load_topology
 from chaosgate.watchdog import spawn
-from injectors.base import FaultEnvironment, default_injectors
-from injectors.toxiproxy import ToxiproxyClient
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from chaosgate.cli import cli
 from chaosgate.errors import FaultError, ValidationError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, UnavailableFault
+from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injectors.plugins import ENTRY_POINT_GROUP, plugin_injectors
 from chaosgate.scenario import load_scenario
 from chaosgate.topology import Topology, load_topology
-from injectors.base import FaultEnvironment, default_injectors
-from injectors.plugins import ENTRY_POINT_GROUP, plugin_injectors
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "examples" / "injector-plugin"

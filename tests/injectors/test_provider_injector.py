@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injectors.provider import ProviderInjector
 from chaosgate.scenario.models import ProviderFault
 from chaosgate.stack.launcher import LocalStack
-from injectors.base import FaultEnvironment, default_injectors
-from injectors.provider import ProviderInjector
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chaosgate.errors import FaultError
-from injectors.toxiproxy import Stream, ToxiproxyApiError, ToxiproxyClient
+from chaosgate.injectors.toxiproxy import Stream, ToxiproxyApiError, ToxiproxyClient
 
 
 def round_trip_s(port: int, payload: bytes = b"ping") -> float:

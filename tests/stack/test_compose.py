@@ -98,7 +98,7 @@ def test_compose_services_are_the_topology_components(topology: Topology, commit
     for name, service in topology.services.items():
         spec = services[name]
         assert spec["build"]["dockerfile"] == "target_system/Dockerfile"
-        assert spec["command"] == ["python", "-m", "target_system", name]
+        assert spec["command"] == ["python", "-m", "chaosgate.target_system", name]
         assert spec["environment"]["SC_SERVICE"] == name
         assert spec["environment"]["SC_PORT"] == str(service.port)
         assert spec["ports"] == [f"{compose.BIND}:{service.port}:{service.port}"]
@@ -221,15 +221,22 @@ def test_image_installs_every_third_party_import_of_target_system() -> None:
     dockerfile = (ROOT / "target_system" / "Dockerfile").read_text(encoding="utf-8")
     installed = set(re.findall(r'"([a-z0-9-]+)[<>=]', dockerfile))
     imported: set[str] = set()
+    harness: set[str] = set()  # chaosgate modules outside the target: the image has none of them
     for path in (ROOT / "target_system").rglob("*.py"):
         if "load" in path.relative_to(ROOT / "target_system").parts[:1]:
             continue  # SecureConnect's load profile runs in chaosgate's Locust processes, not the image
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
             if isinstance(node, ast.Import):
-                imported.update(alias.name.split(".")[0] for alias in node.names)
+                names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported.add(node.module.split(".")[0])
-    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "target_system"}
+                names = [node.module]
+            imported.update(name.split(".")[0] for name in names)
+            harness.update(
+                n for n in names if n.startswith("chaosgate") and not n.startswith("chaosgate.target_system")
+            )
+    assert harness == set(), "the target's image holds only chaosgate.target_system"
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "chaosgate"}
     needed = {DISTRIBUTION_OF.get(m, m) for m in third_party}
     assert needed - installed == set(), "add these to target_system/Dockerfile's pip install"
 
@@ -336,7 +343,7 @@ def test_the_service_image_command_and_names_are_the_systems_own(tmp_path: Path)
 def test_without_a_compose_command_services_run_the_local_command(tmp_path: Path) -> None:
     topology = _own_system(tmp_path, compose={"image": "shop:dev", "store_env": {"redis": {"A": "b"}}})
     document = compose.compose_document(topology)
-    assert document["services"]["auth"]["command"] == ["python", "-m", "target_system", "auth"]
+    assert document["services"]["auth"]["command"] == ["python", "-m", "chaosgate.target_system", "auth"]
     assert document["services"]["redis"]["environment"] == {"A": "b"}
 
 

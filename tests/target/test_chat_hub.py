@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from starlette.websockets import WebSocket
 
-from target_system.chat.hub import Hub, conversation_channel
-from target_system.chat.sockets import ClientSocket
+from chaosgate.target_system.chat.hub import Hub, conversation_channel
+from chaosgate.target_system.chat.sockets import ClientSocket
 
 
 class StuckWebSocket:

@@ -23,8 +23,8 @@ import yaml
 from chaosgate import compose
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import LocalStack
+from chaosgate.target_system.settings import DEV_JWT_SECRET, ExposedWithWeakSecret, Settings
 from chaosgate.topology import load_topology
-from target_system.settings import DEV_JWT_SECRET, ExposedWithWeakSecret, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "k" * 40
@@ -34,7 +34,7 @@ PUBLIC_ADMIN_TOKEN = "secureconnect-dev-admin-token"
 def start_service(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SC_", "CHAOSGATE_BIND"))}
     return subprocess.run(
-        [sys.executable, "-m", "target_system", "gateway"],
+        [sys.executable, "-m", "chaosgate.target_system", "gateway"],
         env={**base, "SC_PORT": "1", **env},  # port 1: it must refuse before ever binding
         capture_output=True,
         text=True,

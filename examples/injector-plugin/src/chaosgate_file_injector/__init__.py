@@ -18,8 +18,8 @@ from typing import Literal
 from pydantic import Field
 
 from chaosgate.errors import FaultError
+from chaosgate.injectors.base import HandleData, Injector
 from chaosgate.scenario.models import FaultBase
-from injectors.base import HandleData, Injector
 
 MARKER = "chaosgate-fault {fault_id}\n"
 CHUNK = 1 << 20
