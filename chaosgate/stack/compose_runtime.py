@@ -349,7 +349,10 @@ def project_beside(
     data["probes"]["prometheus"] = f"http://{LOOPBACK}:{prometheus + port_offset}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "chaos.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    for linked in ("target_system", "scenarios"):
+    # The scenarios, and the folder of the image's Dockerfile (its build context's source).
+    dockerfile = topology.compose.dockerfile if topology.compose is not None else None
+    linked_names = {"scenarios", *([Path(dockerfile).parts[0]] if dockerfile else [])}
+    for linked in sorted(linked_names):
         if not (folder / linked).exists() and (config.parent / linked).exists():
             (folder / linked).symlink_to((config.parent / linked).resolve())
     compose.write(load_topology(folder / "chaos.yaml"))

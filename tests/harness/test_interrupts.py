@@ -33,7 +33,7 @@ def start_run(config: Path, stack: LocalStack, out: Path, scenario: str) -> subp
             "--out",
             str(out),
             "--time-scale",
-            "2",
+            "1",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -212,7 +212,7 @@ def journal_events(out: Path) -> list[dict[str, Any]]:
 def test_a_signal_removes_faults_at_once_applies_nothing_more_and_keeps_what_ran(
     running_stack: LocalStack, stack_config: Path, tmp_path: Path
 ) -> None:
-    # push-outage: a 503 fault now, a slow fault scheduled 20 s later (time scale 2).
+    # push-outage: a 503 fault now, a slow fault scheduled 10 s later.
     run = start_run(stack_config, running_stack, tmp_path, "push-outage")
     try:
         wait_for_journal(tmp_path, '"event": "verified"')

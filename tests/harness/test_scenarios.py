@@ -41,7 +41,8 @@ HARDENING_HELPS = {
 }
 
 
-# The module's fixture runs every scenario on both profiles (about 20 short scenarios): the first
+# The module's fixture runs every scenario on the hardened profile and the HARDENING_HELPS ones on the
+# baseline (about 17 short scenarios): the first
 # test that asks for it carries that time.
 pytestmark = pytest.mark.timeout(900)
 
@@ -63,7 +64,11 @@ def runs(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
                 out_root=tmp_path_factory.mktemp(profile),
                 settings=RunSettings(time_scale=0.3, capacity_rps=capacity),
             )
-            results[profile] = harness.run(scenarios)
+            # The baseline is compared on the scenarios where hardening shows (HARDENING_HELPS) only.
+            chosen = (
+                scenarios if profile == "hardened" else [s for s in scenarios if s.name in HARDENING_HELPS]
+            )
+            results[profile] = harness.run(chosen)
             capacity = results[profile].capacity.rps if results[profile].capacity else None
         yield results
     finally:
@@ -106,8 +111,10 @@ def test_load_runs_in_every_window_of_every_scenario(runs: dict[str, RunResult],
         phases = {p.phase: p for p in scenario.load.phases}
         assert set(phases) == {"baseline", "fault", "recovery"}, (scenario.name, phases)
         for phase in phases.values():
-            # open loop: arrivals keep their rate whatever the stack does (answered or not)
-            assert phase.requests > 0, (scenario.name, phase)
+            # open loop: arrivals keep their rate whatever the stack does (answered or not); a phase
+            # shorter than a second (a recovery that was instant) may see no arrival at all
+            if phase.end - phase.start >= 1.0:
+                assert phase.requests > 0, (scenario.name, phase)
 
 
 @pytest.mark.parametrize("name", sorted(HARDENING_HELPS))
