@@ -1,7 +1,8 @@
 """The compose runtime against a real Docker engine: one compose project for the session, from the local
 image set, in its own folder with its own ports and name, torn down at the end with nothing left.
 
-    compose_stack   session: the project up and healthy (images built first, cached in Docker's store)
+    compose_stack   package: the project up and healthy (images built first, cached in Docker's store),
+                    down again once this folder's tests are done
 
 Environment: CHAOSGATE_TEST_PORT_OFFSET (+50: beside this session's local stack) moves its ports. Without
 an engine the tests skip, except under CI, where scripts/test starts one (scripts/docker-engine).
@@ -38,7 +39,7 @@ def engine_ready() -> None:
         pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # down before the local runtime's e2e tests share the CPU with it
 def compose_stack(engine_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     folder = tmp_path_factory.mktemp("compose")
     config = project_beside(

@@ -131,7 +131,8 @@ def test_runs_leave_nothing_broken_and_write_their_results(
     proxies = httpx.get(f"{local_stack.proxy_api_url}/proxies", timeout=5).json()
     assert all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert FaultLedger(local_stack.run_dir / "fault-ledger.jsonl").active() == []
-    for result in runs.values():
+    expected = {"hardened": {p.stem for p in SCENARIOS}, "baseline": HARDENING_HELPS}
+    for profile, result in runs.items():
         assert result.gate is not None and result.overall is not None
-        assert {s.name for s in result.scenarios} == {p.stem for p in SCENARIOS}
+        assert {s.name for s in result.scenarios} == expected[profile]
         assert result.backends["cockroachdb"].startswith("PostgreSQL")

@@ -48,7 +48,7 @@ def test_jitter_spreads_latency_within_bounds(api: httpx.Client, echo_port: int)
     with connect(int(proxy["listen"].rsplit(":", 1)[1])) as sock:
         samples = [round_trip(sock) for _ in range(20)]
     assert min(samples) >= 0.015
-    assert max(samples) <= 0.050
+    assert max(samples) <= 0.060  # 30 + 15 ms, plus scheduling slack on a busy 2-core machine
     assert statistics.stdev(samples) > 0.002  # it does vary
 
 
