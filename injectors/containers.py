@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError, StackError
-from chaosgate.injectors.base import FaultEnvironment, Runtime
+from chaosgate.injectors.base import FaultEnvironment, Injector, Runtime, SpecT
 from chaosgate.stack.engine import docker_client, is_local_engine
 from chaosgate.topology import StoreKind
 
@@ -107,6 +107,21 @@ def require_runtime(name: str, runtimes: frozenset[Runtime], env: FaultEnvironme
             f"the {name} injector acts on containers: it runs on the {' or '.join(sorted(runtimes))} "
             f"runtime, not {env.runtime}"
         )
+
+
+class ContainerInjector(Injector[SpecT]):
+    """What every container injector starts with: its runtime checked, then the engine; `runtimes`
+    says where it acts (compose; `remote` too where the engine may be another host's)."""
+
+    runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose", "remote"})
+
+    def __init__(self, env: FaultEnvironment) -> None:
+        super().__init__(env)
+        require_runtime(self.name, self.runtimes, env)
+        self.engine = ContainerEngine(env)
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 # -- on the wire ----------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from chaosgate import compose
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from chaosgate.injectors.containers import ContainerEngine, require_runtime
+from chaosgate.injectors.base import HandleData, Runtime
+from chaosgate.injectors.containers import ContainerInjector
 from chaosgate.scenario.models import DiskFault
 
 FILL_PREFIX = ".chaosgate-fill-"
@@ -53,7 +53,7 @@ def fill(path: Path, size: int) -> int:
     return written
 
 
-class DiskInjector(Injector[DiskFault]):
+class DiskInjector(ContainerInjector[DiskFault]):
     """Fills the volume the generated compose file mounts at the store's data dir (`<store>-data`)
     until `leave` bytes are free. Needs the engine on this host (the volume is written through
     /proc/<pid>/root), and refuses a volume with more than 8 GiB free: that is a host's disk."""
@@ -61,14 +61,6 @@ class DiskInjector(Injector[DiskFault]):
     name = "disk"
     fault = DiskFault
     runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose"})
-
-    def __init__(self, env: FaultEnvironment) -> None:
-        super().__init__(env)
-        require_runtime(self.name, self.runtimes, env)
-        self.engine = ContainerEngine(env)
-
-    def close(self) -> None:
-        self.engine.close()
 
     def _volume(self, container: Any, store: str) -> dict[str, Any]:
         mounts = [m for m in container.attrs.get("Mounts") or [] if m.get("Type") == "volume"]

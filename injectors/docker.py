@@ -3,18 +3,16 @@ Engine API, each checked on the wire (its port stops answering) and undone on re
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from chaosgate.injectors.containers import ContainerEngine, expect_silence, require_runtime, wire_for
+from chaosgate.injectors.base import HandleData
+from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import DockerFault
 
 # What each action leaves the container as, for verification.
 BROKEN = {"kill": {"exited", "dead"}, "stop": {"exited", "dead"}, "pause": {"paused"}}
 
 
-class DockerInjector(Injector[DockerFault]):
+class DockerInjector(ContainerInjector[DockerFault]):
     """kill → started again on removal (as `restart: unless-stopped` would); stop → started; pause →
     unpaused; restart → nothing to undo but a container left down is started. The engine comes from
     chaos.yaml's remote.docker_host, else DOCKER_HOST (or the local socket), as the docker CLI does; a
@@ -22,15 +20,6 @@ class DockerInjector(Injector[DockerFault]):
 
     name = "docker"
     fault = DockerFault
-    runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose", "remote"})
-
-    def __init__(self, env: FaultEnvironment) -> None:
-        super().__init__(env)
-        require_runtime(self.name, self.runtimes, env)
-        self.engine = ContainerEngine(env)
-
-    def close(self) -> None:
-        self.engine.close()
 
     def apply(self, spec: DockerFault, *, fault_id: str) -> HandleData:
         container = self.engine.container(spec.container)

@@ -14,8 +14,8 @@ import subprocess
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from chaosgate.injectors.containers import ContainerEngine, require_runtime, wire_for
+from chaosgate.injectors.base import FaultEnvironment, HandleData, Runtime
+from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import NetemFault
 
 TC_TIMEOUT_S = 10.0
@@ -38,7 +38,7 @@ def netem_args(spec: NetemFault) -> list[str]:
     return args
 
 
-class NetemInjector(Injector[NetemFault]):
+class NetemInjector(ContainerInjector[NetemFault]):
     """Replaces the root qdisc of the container's interface with netem; removal deletes it (a container
     restarted meanwhile has a new interface without it). Needs the engine on this host and root."""
 
@@ -48,17 +48,13 @@ class NetemInjector(Injector[NetemFault]):
 
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
-        require_runtime(self.name, self.runtimes, env)
         self.nsenter = shutil.which("nsenter")
         self.tc = shutil.which("tc") or shutil.which("/usr/sbin/tc") or shutil.which("/sbin/tc")
         if self.nsenter is None or self.tc is None:
+            self.engine.close()
             raise FaultError(
                 "netem faults run `nsenter` and `tc` on this host: apt-get install util-linux iproute2"
             )
-        self.engine = ContainerEngine(env)
-
-    def close(self) -> None:
-        self.engine.close()
 
     def _in_netns(self, pid: int, *argv: str) -> subprocess.CompletedProcess[str]:
         assert self.nsenter is not None and self.tc is not None

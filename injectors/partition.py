@@ -3,30 +3,19 @@ and connected again, with the same aliases, on removal."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from chaosgate.injectors.containers import ContainerEngine, expect_silence, require_runtime, wire_for
+from chaosgate.injectors.base import HandleData
+from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import PartitionFault
 
 
-class PartitionInjector(Injector[PartitionFault]):
+class PartitionInjector(ContainerInjector[PartitionFault]):
     """Its peers' connections to it hang or fail and its compose name stops resolving, while it keeps
     running (its own health check still passes): a partition, not a crash. The networks and aliases it
     had are kept in the fault ledger, so the watchdog or the next run's sweep can reconnect it too."""
 
     name = "partition"
     fault = PartitionFault
-    runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose", "remote"})
-
-    def __init__(self, env: FaultEnvironment) -> None:
-        super().__init__(env)
-        require_runtime(self.name, self.runtimes, env)
-        self.engine = ContainerEngine(env)
-
-    def close(self) -> None:
-        self.engine.close()
 
     def apply(self, spec: PartitionFault, *, fault_id: str) -> HandleData:
         container = self.engine.container(spec.container)

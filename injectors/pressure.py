@@ -4,11 +4,11 @@ Docker API (`container.update`) and put back on removal."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime
-from chaosgate.injectors.containers import ContainerEngine, require_runtime, wire_for
+from chaosgate.injectors.base import HandleData
+from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import PressureFault
 
 CPU_PERIOD_US = 100_000
@@ -43,22 +43,13 @@ def cgroup_limits(pid: int) -> dict[str, str]:
     return out
 
 
-class PressureInjector(Injector[PressureFault]):
+class PressureInjector(ContainerInjector[PressureFault]):
     """`cpus` becomes a CFS quota (that share of one core per period); `memory` a hard limit with no swap
     beyond it, so the kernel reclaims and, past it, kills (a container killed so is started again on
     removal). The limits it had are kept in the fault ledger and restored."""
 
     name = "pressure"
     fault = PressureFault
-    runtimes: ClassVar[frozenset[Runtime]] = frozenset({"compose", "remote"})
-
-    def __init__(self, env: FaultEnvironment) -> None:
-        super().__init__(env)
-        require_runtime(self.name, self.runtimes, env)
-        self.engine = ContainerEngine(env)
-
-    def close(self) -> None:
-        self.engine.close()
 
     def apply(self, spec: PressureFault, *, fault_id: str) -> HandleData:
         container = self.engine.container(spec.container)
