@@ -45,6 +45,15 @@ class FaultRecord(Model):
     events: list[tuple[str, float, str]] = Field(default_factory=list)  # (event, t, detail)
 
 
+class WriterPhaseRecord(Model):
+    """One writer's counts for the writes attempted in one phase (before / fault / recovery)."""
+
+    attempted: int
+    acknowledged: int
+    lost: int  # acknowledged in this phase, not read back
+    recovered: int  # attempted in this phase, never acknowledged, read back
+
+
 class WriterRecord(Model):
     attempted: int
     acknowledged: int
@@ -52,6 +61,61 @@ class WriterRecord(Model):
     recovered: int
     unexpected: int
     ephemeral: bool
+    # phase (WRITER_PHASES) -> counts of the writes attempted in it; data loss is measured only when
+    # the `fault` phase attempted writes (scoring rules v3)
+    phases: dict[str, WriterPhaseRecord] = Field(default_factory=dict)
+    lost_ids: list[str] = Field(default_factory=list)  # at most ID_LIMIT, sorted
+    recovered_ids: list[str] = Field(default_factory=list)
+    # non-empty: the read-back could not see (a path matching nothing, a listing yielding no id):
+    # nothing is counted lost, and the writer does not make data loss measured
+    cannot_tell: str = ""
+
+
+WRITER_PHASES = ("before", "fault", "recovery")
+ID_LIMIT = 1000
+
+
+class CascadeKind(StrEnum):
+    """How harm travelled beyond the fault (scoring rules v3)."""
+
+    FEATURE = "collateral-feature"  # a feature with no dependency path to the faulted component
+    COMPONENT = "collateral-component"  # another component lost liveness (or slowed off the fault's path)
+    PERSISTENCE = "persistence"  # not back at baseline when the recovery timeout ended
+
+
+class CascadePath(Model):
+    """One feature or component the harm reached, and the way it got there."""
+
+    kind: CascadeKind
+    name: str  # a feature or a component
+    severity: str  # unhealthy | slow | degraded | down | not recovered | restarted
+    path: str  # e.g. "objectstore <- storage <- gateway -> auth.login (shared: gateway)"
+
+
+class LinkRate(Model):
+    """Amplification: traffic through one link per second, steady against the fault (shown, not scored)."""
+
+    link: str
+    role: str  # "faulted" (the fault's own link) or "caller" (a link into a service that calls it)
+    unit: str  # "connections/s" or "bytes/s"
+    steady: float | None
+    fault: float | None
+    ratio: float | None  # fault / steady
+
+
+class ControlRecord(Model):
+    """The run's control: a trivial probe outside the target, and the harness's own CPU share, per
+    window. A latency verdict in a window where the control slowed as much is inconclusive."""
+
+    steady_p95_ms: float | None
+    fault_p95_ms: float | None
+    ratio: float | None  # fault p95 / steady p95 of the control
+    steady_count: int = 0
+    fault_count: int = 0
+    harness_cpu_steady: float | None = None  # share of the machine's CPU, 0..1
+    harness_cpu_fault: float | None = None
+    saturated: bool = False  # the control slowed in the fault window: latency verdicts there are void
+    reason: str = ""
 
 
 class EndpointLoad(Model):
@@ -116,6 +180,14 @@ class ScoreRecord(Model):
     recovery: float
     components: dict[str, float | None]  # dimension -> 0..1, None when n/a
     weights: dict[str, float] = Field(default_factory=dict)  # the weights that counted (n/a left out)
+    # rules v3
+    cascade_paths: list[CascadePath] = Field(default_factory=list)
+    amplification: list[LinkRate] = Field(default_factory=list)
+    not_recovered: list[str] = Field(default_factory=list)  # features not back when recovery timed out
+    inconclusive: list[str] = Field(default_factory=list)  # features whose latency verdict was void
+    data_reason: str = ""  # why data loss is n/a or cannot tell, in words
+    # latency verdicts: feature -> steady sample count and the p95's own uncertainty (ms)
+    steady_samples: dict[str, int] = Field(default_factory=dict)
 
 
 class ClaimRecord(Model):
@@ -175,6 +247,8 @@ class ScenarioResult(Model):
     samples: list[SampleRecord] = Field(default_factory=list)
     metrics: list[MetricRecord] = Field(default_factory=list)
     load: LoadRecord | None = None
+    control: ControlRecord | None = None
+    restarted: list[str] = Field(default_factory=list)  # services restarted after a failed recovery
     score: ScoreRecord | None = None
     claim: ClaimRecord | None = None  # what a report claims of this scenario (chaos.yaml `claims`)
 

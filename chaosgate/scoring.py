@@ -51,6 +51,7 @@ class Label(StrEnum):
     PARTIAL = "PARTIAL"
     NO = "NO"
     NA = "n/a"  # not measured: left out of the weights
+    INCONCLUSIVE = "INCONCLUSIVE"  # measured on a saturated machine: left out, and the gate says so
 
 
 class Health(StrEnum):

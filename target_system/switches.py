@@ -33,6 +33,10 @@ class Switch(StrEnum):
     POLLING_FALLBACK = "polling_fallback"  # chat polling while pub/sub is down
     CLEANUP_JOBS = "cleanup_jobs"  # periodic removal of expired rows (tokens, stale calls)
     PUSH_TIMEOUTS = "push_timeouts"  # push -> provider timeouts
+    PUSH_OUTBOX = "push_outbox"  # notifications the provider refused are kept and sent once it is back
+    PERSIST_FIRST = "persist_first"  # chat stores a message before it acknowledges or broadcasts it
+    GATEWAY_BULKHEADS = "gateway_bulkheads"  # one bounded connection pool per backend, not one shared
+    PUBSUB_RECONNECT = "pubsub_reconnect"  # pub/sub readers reconnect and resubscribe after Redis returns
 
 
 class Profile(StrEnum):

@@ -22,6 +22,10 @@ EXPECTED = {
     "polling_fallback",
     "cleanup_jobs",
     "push_timeouts",
+    "push_outbox",
+    "persist_first",
+    "gateway_bulkheads",
+    "pubsub_reconnect",
 }
 
 
