@@ -6,7 +6,8 @@
      ├── RunError                   a fault or a probe failed while a run was under way
      │    ├── FaultError            a fault could not be applied, verified or removed
      │    │    └── TargetGone       what a fault was on no longer exists: nothing is left to remove
-     │    └── ProbeError            a probe could not be carried out
+     │    ├── ProbeError            a probe could not be carried out
+     │    └── ReadBackBlind         a writer's read-back answered but could not see: "cannot tell", no loss
      └── Interrupted                the run was stopped by a signal; faults were rolled back
 
 Each class carries the process exit code the CLI uses for it, so the mapping lives in one place.
@@ -100,6 +101,13 @@ class TargetGone(FaultError):
 
 class ProbeError(RunError):
     """A probe could not be carried out at all (as opposed to observing a failure)."""
+
+
+class ReadBackBlind(RunError):
+    """A ledger writer's read-back answered, but what it reads cannot show the writes: a listing path
+    that matches nothing in the answer (a typo such as `$.ref[*]` for `$.refs[*]`), a listing that
+    yielded no id at all. The data-loss check reports "cannot tell" with this message instead of
+    counting every acknowledged write lost."""
 
 
 class Interrupted(ChaosgateError):

@@ -51,6 +51,8 @@ class LedgerEvent(StrEnum):
     CLEARED = "cleared"  # dropped from the ledger by hand (`chaosgate faults --clear`), not removed
 
 
+# A removal's detail begins with this when the injector says the fault fell short of its spec.
+SHORT = "fell short: "
 ENDED = frozenset({LedgerEvent.REMOVED, LedgerEvent.GONE, LedgerEvent.CLEARED})
 
 
@@ -197,8 +199,12 @@ class FaultController:
     def remove(self, fault: ActiveFault) -> None:
         """Undo one fault; the ledger says whether it worked."""
         injector = self._injector(fault.injector)
+        data = {"fault_id": fault.fault_id, **fault.data}
+        short = ""
+        with contextlib.suppress(Exception):  # a question about strength must never block a removal
+            short = injector.shortfall(fault.spec, data)
         try:
-            injector.remove(fault.spec, {"fault_id": fault.fault_id, **fault.data})
+            injector.remove(fault.spec, data)
         except TargetGone as exc:
             # Not an error to retry forever: the fault went with its target. Closed in the ledger,
             # reported once by whoever removed it (the fault's events, the sweep's message).
@@ -207,7 +213,7 @@ class FaultController:
         except Exception as exc:
             self.ledger.record(LedgerEvent.REMOVE_FAILED, fault, str(exc))
             raise FaultError(f"could not remove fault {fault.fault_id} ({fault.injector}): {exc}") from exc
-        self.ledger.record(LedgerEvent.REMOVED, fault)
+        self.ledger.record(LedgerEvent.REMOVED, fault, f"{SHORT}{short}" if short else "")
 
     def rollback(self, *, only_expired: bool = False, now: float | None = None) -> list[str]:
         """Remove every active fault in the ledger, newest first; errors are collected, not fatal."""

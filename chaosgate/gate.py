@@ -12,6 +12,9 @@ from chaosgate.repeat import GateOn, by_scenario, gated_index, summarise
 from chaosgate.result import GateResult, RepeatRecord, RunResult, ScenarioResult, ScenarioStatus
 from chaosgate.scoring import Label
 
+# `chaosgate run`'s exit code when the gate could not judge (a saturated machine) and nothing failed.
+EXIT_INCONCLUSIVE = 4
+
 # Better-first order of each label dimension: isolation wants YES, cascade and data loss want NO.
 _BEST_FIRST = {
     "isolation": [Label.YES, Label.PARTIAL, Label.NO],
@@ -69,8 +72,8 @@ def _floor(key: str, value: str, raw: str) -> Floor:
                 "cascade": s.score.cascade_label,
                 "data_loss": s.score.data_label,
             }[key]
-            if label is Label.NA:
-                return None  # not measured: no floor applies
+            if label in (Label.NA, Label.INCONCLUSIVE):
+                return None  # not measured, or void (evaluate names it): no floor applies
             return (
                 None
                 if order.index(label) <= order.index(limit)
@@ -98,7 +101,9 @@ def _expect_met(s: ScenarioResult) -> str | None:
     missed = [
         f"{feature} {s.score.behaviour[feature].value} (expected {want.value})"
         for feature, want in sorted(s.score.expected.items())
-        if feature in s.score.behaviour and s.score.behaviour[feature] is not want
+        if feature in s.score.behaviour
+        and s.score.behaviour[feature] is not want
+        and feature not in s.score.inconclusive  # judged under a fault the harness fell short of
     ]
     return f"expect not met: {', '.join(missed)}" if missed else None
 
@@ -119,8 +124,14 @@ def _below(value: float | None, floor: float, name: str) -> str | None:
 def evaluate(
     scenarios: list[ScenarioResult], overall: float | None, *, min_score: float | None, floors: list[Floor]
 ) -> GateResult:
-    """The verdict: overall >= min_score, every scenario completed and above every floor."""
+    """The verdict: overall >= min_score, every scenario completed and above every floor; what was
+    judged on a saturated machine is named apart (inconclusive), never as a pass or a failure."""
     reasons: list[str] = []
+    void = [
+        f"{s.name}: {_void(s)}"
+        for s in scenarios
+        if s.score is not None and (s.score.inconclusive or _labels_void(s))
+    ]
     if min_score is not None and (overall is None or overall < min_score):
         reasons.append(f"overall readiness {overall if overall is not None else 'n/a'} < {min_score:g}")
     for scenario in scenarios:
@@ -135,7 +146,25 @@ def evaluate(
             if reason:
                 reasons.append(f"{scenario.name}: {reason}")
     floor_map: Mapping[str, str] = {f.key: f.raw.partition("=")[2] for f in floors}
-    return GateResult(min_score=min_score, floors=dict(floor_map), passed=not reasons, reasons=reasons)
+    return GateResult(
+        min_score=min_score, floors=dict(floor_map), passed=not reasons, reasons=reasons, inconclusive=void
+    )
+
+
+def _labels_void(s: ScenarioResult) -> list[str]:
+    assert s.score is not None
+    labels = {"isolation": s.score.isolation_label, "cascade": s.score.cascade_label}
+    return [name for name, label in labels.items() if label is Label.INCONCLUSIVE]
+
+
+def _void(s: ScenarioResult) -> str:
+    assert s.score is not None
+    dims = _labels_void(s)
+    if s.score.behaviour_match is None and set(s.score.inconclusive) & set(s.score.broken):
+        dims.append("fail behaviour")
+    what = f"{', '.join(dims)} inconclusive" if dims else "latency verdicts void"
+    why = s.control.reason if s.control is not None and s.control.reason else "the control slowed"
+    return f"{what} (machine saturated: {why}; features: {', '.join(s.score.inconclusive)})"
 
 
 def overall(readiness_and_weight: Sequence[tuple[float, float]]) -> float:

@@ -137,6 +137,7 @@ class Harness:
                 weights=Weights(**self.topology.scoring.weights.model_dump()),
                 artifacts=out_dir,
                 load=plan,
+                restart=self.stack.restart,
             )
             for scenario in scenarios:
                 outcome: ScenarioResult = runner.new_result(scenario)

@@ -9,7 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from chaosgate.events import EventKind, RunEvent
-from chaosgate.report.view import Tone, claims_view, load_level, summary_rows
+from chaosgate.report.claims_table import claims_view
+from chaosgate.report.details import scenario_details
+from chaosgate.report.view import Tone, load_level, summary_rows
 from chaosgate.result import RunResult
 
 SYMBOLS = {
@@ -62,18 +64,45 @@ class ConsoleProgress:
 
 
 # How a tone (report.view.Tone) reads on the terminal: n/a is dim, never green.
-TONE_STYLES = {Tone.GOOD: "green", Tone.WARN: "yellow", Tone.BAD: "red", Tone.NA: "dim"}
+TONE_STYLES = {Tone.GOOD: "green", Tone.WARN: "yellow", Tone.BAD: "red", Tone.NA: "dim", Tone.VOID: "magenta"}
 
 
 def _toned(text: str, tone: Tone) -> str:
     return f"[{TONE_STYLES[tone]}]{escape(text)}[/]"
 
 
+def _labelled(text: str, tone: Tone) -> str:
+    """`YES: auth.login, chat.history`: the label in its tone, what it names in plain text."""
+    label, sep, what = text.partition(": ")
+    return _toned(label, tone) + (f"{sep}{escape(what)}" if sep else "")
+
+
+def scenario_notes(result: RunResult) -> list[str]:
+    """Each scored scenario's findings (must survive, containment, cascade paths, amplification, data
+    loss per phase, the control) as markup lines under the table."""
+    lines = []
+    for s in result.scenarios:
+        details = scenario_details(s)
+        if not details:
+            continue
+        lines.append(f"[bold]{escape(s.name)}[/]")
+        for d in details:
+            lines.append(f"  [cyan]{d.key}[/]: {escape(d.text)}")
+            lines += [f"    {escape(item)}" for item in d.items]
+    return lines
+
+
 def summary_table(result: RunResult) -> Table:
-    """The reports' table: scenario, isolation, cascades, data loss, fail behaviour, readiness, load."""
-    table = Table(title=f"readiness — run {result.run_id} (profile {result.profile})")
+    """The reports' table (scenario, must survive / broken, isolation, cascades, data loss, fail behaviour,
+    recovery, readiness, load), the run's load and claims, then each scenario's findings beneath it."""
+    table = Table(
+        title=f"readiness — run {result.run_id} (profile {result.profile})",
+        caption_justify="left",
+        caption_style="none",
+    )
     for column in (
         "scenario",
+        "must survive / broken",
         "isolation",
         "cascades",
         "data loss",
@@ -83,18 +112,20 @@ def summary_table(result: RunResult) -> Table:
         "load rps/in flight",
     ):
         left = column in ("scenario", "isolation", "cascades", "data loss", "fail behaviour")
-        table.add_column(column, justify="left" if left else "right")
+        # A scenario's name is how a reader finds it: never cut, whatever else wraps.
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "scenario")
     for r in summary_rows(result):
         if not r.ok:
-            table.add_row(r.name, "—", "—", "—", f"[red]{escape(r.behaviour[:70])}[/]", "—", "—", r.load)
+            table.add_row(r.name, "—", "—", "—", "—", f"[red]{escape(r.behaviour[:70])}[/]", "—", "—", r.load)
             continue
         table.add_row(
             r.name,
+            r.survive,
             _toned(r.isolation, r.isolation_tone),
-            _toned(r.cascades, r.cascades_tone),
-            _toned(r.data_loss, r.data_tone),
+            _labelled(r.cascades, r.cascades_tone),
+            _labelled(r.data_loss, r.data_tone),
             f"{_toned(r.behaviour_match, r.behaviour_tone)} · {escape(r.behaviour)}",
-            r.recovery,
+            escape(r.recovery),
             r.readiness,
             r.load,
         )
@@ -107,6 +138,11 @@ def summary_table(result: RunResult) -> Table:
             f"claims ({claims.source}): {claims.agreed} of {claims.compared} cells agree; "
             f"overall {claims.overall.text}"
         )
-    if caption:
-        table.caption = escape("\n".join(caption))
+    if result.gate is not None:
+        caption += [f"inconclusive (machine saturated): {r}" for r in result.gate.inconclusive]
+    notes = [escape(line) for line in caption]
+    if details := scenario_notes(result):
+        notes += ["", *details]
+    if notes:
+        table.caption = "\n".join(notes)
     return table

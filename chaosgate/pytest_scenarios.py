@@ -18,6 +18,7 @@ from rich.console import Console
 from chaosgate.errors import ChaosgateError
 from chaosgate.gate import GatePolicy, parse_floors
 from chaosgate.injectors.base import runtime_of
+from chaosgate.report.details import cascade_cell, data_line
 from chaosgate.report.view import fmt_isolation, fmt_share, fmt_unit
 from chaosgate.result import ScenarioResult
 from chaosgate.run_cli import applicable, check_injectors, run_on_stack, running_stack
@@ -139,8 +140,8 @@ def breakdown(s: ScenarioResult, reasons: list[str], run_dir: Path) -> str:
             f"  readiness: {sc.readiness:.1f}",
             f"  isolation: {fmt_isolation(sc)}"
             + (f" (unhealthy: {', '.join(sc.unhealthy_unaffected)})" if sc.unhealthy_unaffected else ""),
-            f"  cascade: {sc.cascade_label.value} {', '.join(sc.cascaded)}".rstrip(),
-            f"  data loss: {sc.data_label.value}",
+            f"  cascade: {cascade_cell(sc)}",
+            f"  data loss: {data_line(s)}",
             f"  fail behaviour: {fmt_share(sc.behaviour_match)} match",
         ]
         for feature, observed in sc.behaviour.items():

@@ -258,6 +258,15 @@ class GateResult(Model):
     floors: dict[str, str]
     passed: bool
     reasons: list[str]
+    # Verdicts the gate could not stand on (a dimension judged on a saturated machine). With no
+    # failure besides, the gate is neither passed nor failed: `verdict` INCONCLUSIVE, exit 4.
+    inconclusive: list[str] = Field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if not self.passed:
+            return "FAIL"
+        return "INCONCLUSIVE" if self.inconclusive else "PASS"
 
 
 class Spread(Model):

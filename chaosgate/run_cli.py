@@ -11,14 +11,15 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from chaosgate.errors import Interrupted, Location, StackError, ValidationError
-from chaosgate.gate import FLOOR_HELP, Floor, GatePolicy, parse_floors
+from chaosgate.gate import EXIT_INCONCLUSIVE, FLOOR_HELP, Floor, GatePolicy, parse_floors
 from chaosgate.harness import Harness
 from chaosgate.injectors.base import EVERY_RUNTIME, Runtime, default_injectors, runtime_of
-from chaosgate.preflight import Endpoints, check_stack, plan_lines
+from chaosgate.preflight import Endpoints, check_stack, plan_lines, read_back_lines
 from chaosgate.probes.declared import plugin_for
 from chaosgate.progress import ConsoleProgress, summary_table
 from chaosgate.repeat import GateOn, repeat_table
 from chaosgate.report import write_reports
+from chaosgate.report.view import gate_reasons
 from chaosgate.result import RunResult
 from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
@@ -341,14 +342,22 @@ def run_command(
     assert result.gate is not None
     report = out / result.run_id / "result.json"
     console.print(f"result: {report}")
-    if result.gate.passed:
+    verdict = result.gate.verdict
+    if verdict == "PASS":
         console.print("[green]gate: PASS[/]")
+    elif verdict == "FAIL":
+        console.print("[red]gate: FAIL[/] — " + "; ".join(gate_reasons(result)), highlight=False)
     else:
-        console.print("[red]gate: FAIL[/] — " + "; ".join(result.gate.reasons))
+        console.print(
+            "[yellow]gate: INCONCLUSIVE[/] (machine saturated; run again on a quieter machine) — "
+            + "; ".join(result.gate.inconclusive)
+        )
     # The README promises that the job's last line is the HTML report's path.
     console.print(str(out / result.run_id / "index.html"), highlight=False, soft_wrap=True)
-    if not result.gate.passed:
+    if verdict == "FAIL":
         raise click.exceptions.Exit(1)
+    if verdict == "INCONCLUSIVE":
+        raise click.exceptions.Exit(EXIT_INCONCLUSIVE)
 
 
 def dry_run_report(
@@ -385,6 +394,11 @@ def dry_run_report(
         f"stack: {where}: every link has its proxy on the Toxiproxy at {stack.proxy_api_url}, "
         f"and {len(endpoints.health)} service(s) answer; nothing was touched"
     )
+    findings = read_back_lines(topology, scenarios, stack.gateway_url)
+    if findings:  # a read-back that cannot see, named before a run reports every write lost
+        click.echo("read-backs (each read once, GET only):")
+        for line in findings:
+            click.echo(f"  {line}")
 
 
 def gate_floors(topology: Topology) -> list[Floor]:

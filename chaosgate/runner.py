@@ -9,23 +9,30 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from chaosgate.amplification import LinkCounters, LinkSampler, amplification
+from chaosgate.cpu import CpuMeter
 from chaosgate.errors import ChaosgateError, FaultError, RunError
 from chaosgate.events import EventBus, EventKind
-from chaosgate.faults import ActiveFault, FaultController
+from chaosgate.faults import SHORT, ActiveFault, FaultController
 from chaosgate.load.plan import LoadPlan
 from chaosgate.load.session import LoadSession
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
+from chaosgate.probes.control import CONTROL, ControlProbe, ControlServer, judge
 from chaosgate.probes.plugin import ProbePlugin
 from chaosgate.probes.prometheus import PrometheusSampler
 from chaosgate.result import (
+    CascadeKind,
+    CascadePath,
+    ControlRecord,
     FaultRecord,
+    LinkRate,
     SampleRecord,
     ScenarioResult,
     ScenarioStatus,
@@ -41,13 +48,16 @@ from chaosgate.scoring import (
     ProbeOutcome,
     Sample,
     Weights,
-    WriterCounts,
     score,
 )
 from chaosgate.topology import Topology
-from chaosgate.workload import WriterLoop
+from chaosgate.workload import WriterCheck, WriterLoop
 
 HEALTH = "health:"
+
+# Restarts a stack's services by name (the local runtime), giving back the ones it restarted; None
+# where the harness cannot restart anything (a remote or compose stack it did not start).
+Restarter = Callable[[list[str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class RunSettings:
     time_scale: float = 1.0  # shortens steady windows and fault durations (tests, smoke runs)
     deadline_grace_s: float = 15.0  # a fault's deadline is its planned end plus this
     steady_min_success: float = 0.95
+    # A latency verdict stands on the steady window's p95: at least this many samples per probe
+    # (the window is lengthened at small time scales; 12 at 0.5 s is 6 s).
+    min_steady_samples: int = 12
     recovery_streak: int = 3  # consecutive baseline-like samples that count as recovered...
     recovery_span_s: float = 1.0  # ...spanning at least this long
     settle_s: float = 20.0  # how long to wait for a steady window before aborting
@@ -91,6 +104,7 @@ class ScenarioRunner:
         weights: Weights | None = None,
         artifacts: Path | None = None,
         load: LoadPlan | None = None,
+        restart: Restarter | None = None,
     ) -> None:
         """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology;
         `load` is the steady load every window of every scenario runs under (None: no load)."""
@@ -104,6 +118,7 @@ class ScenarioRunner:
         self.weights = weights or Weights()
         self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
         self.load = load
+        self.restart = restart  # brings back what did not recover by itself (local runtime)
 
     def new_result(self, scenario: Scenario) -> ScenarioResult:
         """The record `run` fills in; the caller holds it, so a run cut short by a signal still
@@ -166,57 +181,79 @@ class ScenarioRunner:
                 f: p for f, p in self.plugin.probes.items() if f in self.topology.features
             }
             probes |= {HEALTH + name: HealthProbe(url) for name, url in self.health_urls.items()}
+            with ControlServer() as control:  # a process outside the target: the machine's own pace
+                probes[CONTROL] = ControlProbe(control.url)
+                await self._probe_and_measure(scenario, result, clock, log, ctx, probes)
 
-            def interval() -> float:
-                return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
+    async def _probe_and_measure(
+        self,
+        scenario: Scenario,
+        result: ScenarioResult,
+        clock: Clock,
+        log: SampleLog,
+        ctx: ProbeContext,
+        probes: dict[str, Probe],
+    ) -> None:
+        s = self.settings
+        cpu = CpuMeter()
 
-            metrics = self._prometheus(clock)
-            load = self._load(scenario, result)
-            async with (
-                ProbeLoops(probes, ctx, log, interval),
-                metrics or contextlib.nullcontext(),
-                load or contextlib.nullcontext(),
-            ):
-                if load is not None:  # the steady window (the baseline) is measured under the load
-                    self._phase(scenario, log, "load")
-                    await load.begin()
-                    load.begin_steady()
-                self._phase(scenario, log, "steady")
-                await self._await_steady(scenario, log, [f for f in probes if not f.startswith(HEALTH)])
+        def interval() -> float:
+            return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
 
-                writers = self._writers(scenario, ctx)
-                self._phase(scenario, log, "workload")
-                for writer in writers:
-                    writer.start()
-                await asyncio.sleep(min(1.0, s.probe_interval_s * 2))
-                for writer in writers:
-                    if writer.writer.ephemeral:
-                        await writer.stop()  # sessions opened before the fault; checked after recovery
+        metrics = self._prometheus(clock)
+        load = self._load(scenario, result)
+        links = LinkSampler(LinkCounters(self.topology.proxy_api_url()), clock, interval_s=s.probe_interval_s)
+        async with (
+            ProbeLoops(probes, ctx, log, interval),
+            links,
+            metrics or contextlib.nullcontext(),
+            load or contextlib.nullcontext(),
+        ):
+            if load is not None:  # the steady window (the baseline) is measured under the load
+                self._phase(scenario, log, "load")
+                await load.begin()
+                load.begin_steady()
+            self._phase(scenario, log, "steady")
+            await self._await_steady(scenario, log, [f for f in probes if not f.startswith(HEALTH)], cpu)
+
+            writers = self._writers(scenario, ctx, clock)
+            self._phase(scenario, log, "workload")
+            for writer in writers:
+                writer.start()
+            await asyncio.sleep(min(1.0, s.probe_interval_s * 2))
+            for writer in writers:
+                if writer.writer.ephemeral:
+                    await writer.stop()  # sessions opened before the fault; checked after recovery
+            try:
+                await self._inject_and_observe(scenario, result, clock, log, cpu)
+            finally:
+                self._close_active_window(result, clock)
+                cpu.mark("fault_end", clock())
+                self._phase(scenario, log, "rollback")
                 try:
-                    await self._inject_and_observe(scenario, result, clock, log)
+                    self._rollback()
                 finally:
-                    self._close_active_window(result, clock)
-                    self._phase(scenario, log, "rollback")
-                    try:
-                        self._rollback()
-                    finally:
-                        self._faults_from_ledger(result)
-                    window_start = result.fault_window[0] if result.fault_window else clock()
-                    result.fault_window = (window_start, round(clock(), 3))
-                self._phase(scenario, log, "recover")
-                result.recovery_s = await self._await_recovery(scenario, log, clock, rolled_back_at=clock())
-                if load is not None:
-                    await load.finish()
-                self._phase(scenario, log, "verify")
-                counts = await self._verify(result, writers)
-            if metrics is not None:
-                result.metrics = metrics.records
-        result.writers = {
-            name: WriterRecord(**{k: getattr(c, k) for k in WriterRecord.model_fields})
-            for name, c in counts.items()
-        }
+                    self._faults_from_ledger(result)
+                window_start = result.fault_window[0] if result.fault_window else clock()
+                result.fault_window = (window_start, round(clock(), 3))
+            self._phase(scenario, log, "recover")
+            rolled_back_at = clock()
+            result.recovery_s, not_back = await self._await_recovery(
+                scenario, log, clock, rolled_back_at=rolled_back_at
+            )
+            if not_back:
+                await self._restart_not_recovered(scenario, result, log, not_back)
+            if load is not None:
+                await load.finish()
+            self._phase(scenario, log, "verify")
+            checks = await self._verify(result, writers, clock, rolled_back_at)
+        if metrics is not None:
+            result.metrics = metrics.records
+        result.control = self._control(log, result, cpu, _shortfalls(result))
+        result.writers = {name: _writer_record(check) for name, check in checks.items()}
         self._phase(scenario, log, "score")
-        result.score = self._score(scenario, result, log, counts)
+        result.score = self._score(scenario, result, log, checks, not_back)
+        result.score.amplification = self._amplification(scenario, result, links, cpu)
 
     def _load(self, scenario: Scenario, result: ScenarioResult) -> LoadSession | None:
         plan = self.load
@@ -245,7 +282,7 @@ class ScenarioRunner:
             expected_s=self.settings.settle_s
             + scenario.steady_state.window * scale
             + scenario.fault_window * scale
-            + scenario.recovery.timeout,
+            + self._recovery_timeout(scenario),
         )
 
     def _prometheus(self, clock: Clock) -> PrometheusSampler | None:
@@ -274,12 +311,20 @@ class ScenarioRunner:
                     raise SteadyStateError(f"the system is not steady: probe setup failed: {exc}") from exc
                 await asyncio.sleep(1.0)
 
-    async def _await_steady(self, scenario: Scenario, log: SampleLog, features: list[str]) -> None:
-        """Wait for one steady window (a previous scenario may still be settling), up to settle_s."""
-        window = max(1.0, scenario.steady_state.window * self.settings.time_scale)
-        give_up = log.clock() + self.settings.settle_s
+    async def _await_steady(
+        self, scenario: Scenario, log: SampleLog, features: list[str], cpu: CpuMeter
+    ) -> None:
+        """Wait for one steady window (a previous scenario may still be settling), up to settle_s.
+        The window holds at least `min_steady_samples` per probe: a p95 of a handful of samples is
+        no footing for a latency verdict."""
+        s = self.settings
+        floor = s.min_steady_samples * s.probe_interval_s
+        window = max(1.0, floor, scenario.steady_state.window * s.time_scale)
+        give_up = log.clock() + s.settle_s + window
         while True:
+            cpu.mark("steady_start", log.clock())
             await asyncio.sleep(window)
+            cpu.mark("steady_end", log.clock())
             try:
                 self._check_steady(log, features)
                 return
@@ -304,7 +349,7 @@ class ScenarioRunner:
                 + "; ".join(problems)
             )
 
-    def _writers(self, scenario: Scenario, ctx: ProbeContext) -> list[WriterLoop]:
+    def _writers(self, scenario: Scenario, ctx: ProbeContext, clock: Clock) -> list[WriterLoop]:
         """The scenario's writers (chaos.yaml's, declared or the plugin's: the loader checked the
         names), plus every ephemeral one (sessions opened before the fault must outlive it)."""
         names = list(scenario.workload.writers)
@@ -317,17 +362,20 @@ class ScenarioRunner:
             if factory is None:
                 raise RunError(f"workload writer {name!r} is not in chaos.yaml's writers")
             rate = scenario.workload.rate
-            loops.append(WriterLoop(name, factory(), ctx, rate=rate, limit=self.settings.writer_limit))
+            loop = WriterLoop(name, factory(), ctx, rate=rate, limit=self.settings.writer_limit, clock=clock)
+            loops.append(loop)
         return loops
 
     async def _inject_and_observe(
-        self, scenario: Scenario, result: ScenarioResult, clock: Clock, log: SampleLog
+        self, scenario: Scenario, result: ScenarioResult, clock: Clock, log: SampleLog, cpu: CpuMeter
     ) -> None:
         scale = self.settings.time_scale
         self._phase(scenario, log, "fault")
+        cpu.mark("fault_start", clock())
         result.fault_window = (round(clock(), 3), round(clock(), 3))
+        applied = _Applied()
         tasks = [
-            asyncio.create_task(self._one_fault(scenario, i, fault, result, clock))
+            asyncio.create_task(self._one_fault(scenario, i, fault, result, clock, applied))
             for i, fault in enumerate(scenario.faults)
         ]
         window_end = clock() + scenario.fault_window * scale
@@ -363,7 +411,13 @@ class ScenarioRunner:
                     await task
 
     async def _one_fault(
-        self, scenario: Scenario, index: int, fault: Fault, result: ScenarioResult, clock: Clock
+        self,
+        scenario: Scenario,
+        index: int,
+        fault: Fault,
+        result: ScenarioResult,
+        clock: Clock,
+        applied: _Applied,
     ) -> None:
         scale = self.settings.time_scale
         await asyncio.sleep(fault.start * scale)
@@ -386,11 +440,12 @@ class ScenarioRunner:
                 await asyncio.to_thread(self._remove, injecting.result())
             raise
         took = time.monotonic() - started
+        applied.count += 1
         now = round(clock(), 3)
         if result.active_window is None:
             result.active_window = (now, math.inf)
-        elif now < result.active_window[0]:
-            result.active_window = (now, result.active_window[1])
+        else:  # another fault is (or was) applied: the window spans from the first to the last one
+            result.active_window = (min(now, result.active_window[0]), math.inf)
         self.bus.emit(
             EventKind.FAULT,
             scenario.name,
@@ -402,7 +457,9 @@ class ScenarioRunner:
         try:
             await asyncio.sleep(fault.duration * scale)
         finally:
-            self._close_active_window(result, clock)
+            applied.count -= 1
+            if applied.count == 0:  # the last fault applied is being removed
+                self._close_active_window(result, clock)
             await asyncio.to_thread(self._remove, active)
             self.bus.emit(EventKind.FAULT, scenario.name, fault_id=fault_id, event="removed")
 
@@ -444,42 +501,144 @@ class ScenarioRunner:
 
     async def _await_recovery(
         self, scenario: Scenario, log: SampleLog, clock: Clock, *, rolled_back_at: float
-    ) -> float | None:
-        """Seconds from rollback until every probe is back at baseline, or None past the timeout."""
-        targets = sorted({r.target for r in log.records})
+    ) -> tuple[float | None, list[str]]:
+        """Seconds from rollback until every probe is back at baseline (None past the timeout), and
+        the probes not back when it ran out. The control is the machine's, not the target's: left out."""
+        targets = sorted({r.target for r in log.records if r.target != CONTROL})
         limits = {t: self._latency_limit(log, t) for t in targets}
-        deadline = rolled_back_at + scenario.recovery.timeout
-        streak = self.settings.recovery_streak
+        deadline = rolled_back_at + self._recovery_timeout(scenario)
         while clock() < deadline:
-            starts = []
-            for target in targets:
-                recent = log.since(target, rolled_back_at)
-                tail = _good_tail(recent, limits[target])
-                if len(tail) < streak or tail[-1].t - tail[0].t < self.settings.recovery_span_s:
-                    break
-                starts.append(tail[0].t)
-            else:
-                return round(max(0.0, max(starts, default=rolled_back_at) - rolled_back_at), 1)
+            starts = [self._back_since(log, t, limits[t], rolled_back_at) for t in targets]
+            if all(start is not None for start in starts):
+                latest = max((x for x in starts if x is not None), default=rolled_back_at)
+                return round(max(0.0, latest - rolled_back_at), 1), []
             await asyncio.sleep(0.1)
-        return None
+        return None, [t for t in targets if self._back_since(log, t, limits[t], rolled_back_at) is None]
+
+    def _back_since(self, log: SampleLog, target: str, limit_s: float, since: float) -> float | None:
+        """When `target`'s trailing run of baseline-like samples began, if it is long enough to count."""
+        tail = _good_tail(log.since(target, since), limit_s)
+        s = self.settings
+        if len(tail) < s.recovery_streak or tail[-1].t - tail[0].t < s.recovery_span_s:
+            return None
+        return tail[0].t
+
+    async def _restart_not_recovered(
+        self, scenario: Scenario, result: ScenarioResult, log: SampleLog, not_back: list[str]
+    ) -> None:
+        """A metastable failure (still broken after the fault is gone) is a cascade by persistence;
+        the next scenario must not inherit it. Where the harness can, it restarts the services on the
+        routes of what did not come back (a stack it did not start is left as it is, and said so)."""
+        services = sorted(
+            {
+                component
+                for target in not_back
+                for component in (
+                    {target.removeprefix(HEALTH)}
+                    if target.startswith(HEALTH)
+                    else self.topology.feature_dependencies(target)
+                )
+                if component in self.topology.services
+            }
+        )
+        timeout = self._recovery_timeout(scenario)
+        note = f"not back at baseline {timeout:g}s after rollback: {', '.join(not_back)}"
+        if self.restart is None or not services:
+            result.message = f"{result.message}; {note}" if result.message else note
+            return
+        self.bus.emit(EventKind.MESSAGE, scenario.name, text=f"{note}; restarting {', '.join(services)}")
+        result.restarted = await asyncio.to_thread(self.restart, services)
+        note += f"; restarted {', '.join(result.restarted)}"
+        result.message = f"{result.message}; {note}" if result.message else note
+        self._phase(scenario, log, "restart")
+        await asyncio.sleep(self.settings.settle_s / 4)  # the probes see the restarted services
+
+    def _recovery_timeout(self, scenario: Scenario) -> float:
+        return scenario.recovery.timeout_at(self.settings.time_scale)
 
     def _latency_limit(self, log: SampleLog, target: str) -> float:
         base = FeatureStats.of(log.samples(target, "steady")).p95_s
         return max(3 * base, base + 0.250)
 
-    async def _verify(self, result: ScenarioResult, writers: list[WriterLoop]) -> dict[str, WriterCounts]:
+    async def _verify(
+        self, result: ScenarioResult, writers: list[WriterLoop], clock: Clock, rolled_back_at: float
+    ) -> dict[str, WriterCheck]:
+        """Read every writer back; its writes are counted per phase (before, fault, recovery)."""
         for writer in writers:
             await writer.stop()
-        counts = {}
+        lo, hi = result.active_window or (rolled_back_at, rolled_back_at)
+        windows = {"before": (0.0, lo), "fault": (lo, hi), "recovery": (hi, math.inf)}
+        checks = {}
         for writer in writers:
-            counts[writer.name] = await writer.check(timeout_s=self.settings.read_back_timeout_s)
-            if writer.read_error:
+            check = await writer.check(timeout_s=self.settings.read_back_timeout_s, windows=windows)
+            checks[writer.name] = check
+            if check.cannot_tell:
+                note = f"{writer.name}: cannot tell what was lost ({check.cannot_tell}): not counted as lost"
+            elif writer.read_error:
                 note = f"{writer.name} could not be read back ({writer.read_error}): counted as lost"
-                result.message = f"{result.message}; {note}" if result.message else note
-        return counts
+            else:
+                continue
+            result.message = f"{result.message}; {note}" if result.message else note
+        return checks
+
+    def _amplification(
+        self, scenario: Scenario, result: ScenarioResult, links: LinkSampler, cpu: CpuMeter
+    ) -> list[LinkRate]:
+        """Traffic through the faulted link and its callers' links, fault against steady (shown,
+        not scored); a proxy whose counters could not be read leaves a note, not an error."""
+        steady = cpu.marks.get("steady_start"), cpu.marks.get("steady_end")
+        fault = result.active_window or result.fault_window
+        if steady[0] is None or steady[1] is None or fault is None:
+            return []
+        if links.failures:
+            note = f"amplification: {links.failures[0]}"
+            result.message = f"{result.message}; {note}" if result.message else note
+        target = scenario.target
+        return amplification(
+            links.snapshots,
+            steady=(steady[0].t, steady[1].t),
+            fault=fault,
+            faulted=target,
+            callers=[c for c in self.topology.callers_of(target) if c in self.topology.links],
+        )
+
+    def _control(
+        self, log: SampleLog, result: ScenarioResult, cpu: CpuMeter, shortfalls: list[str]
+    ) -> ControlRecord:
+        """The control's verdict on the fault window, with the machine's and the harness's CPU; a fault
+        the harness fell short of delivering counts as saturation too (the harness is on the machine)."""
+        lo, hi = result.active_window or (0.0, 0.0)
+        fault = [
+            Sample(r.outcome, r.latency_ms / 1000)
+            for r in log.records
+            if r.target == CONTROL and r.t >= lo and r.t + r.latency_ms / 1000 <= hi
+        ]
+        verdict = judge(log.samples(CONTROL, "steady"), fault)
+        _, harness_steady = cpu.shares("steady_start", "steady_end")
+        busy_fault, harness_fault = cpu.shares("fault_start", "fault_end")
+        saturated = verdict.saturated or bool(shortfalls)
+        reason = "; ".join([verdict.reason] * verdict.saturated + [f"fault {s}" for s in shortfalls])
+        if saturated and busy_fault is not None:
+            reason += f"; machine {busy_fault:.0%} busy, harness {harness_fault or 0:.0%}"
+        return ControlRecord(
+            steady_p95_ms=round(verdict.steady.p95_s * 1000, 2) if verdict.steady.count else None,
+            fault_p95_ms=round(verdict.fault.p95_s * 1000, 2) if verdict.fault.count else None,
+            ratio=round(verdict.ratio, 2) if verdict.ratio is not None else None,
+            steady_count=verdict.steady.count,
+            fault_count=verdict.fault.count,
+            harness_cpu_steady=harness_steady,
+            harness_cpu_fault=harness_fault,
+            saturated=saturated,
+            reason=reason,
+        )
 
     def _score(
-        self, scenario: Scenario, result: ScenarioResult, log: SampleLog, counts: Mapping[str, WriterCounts]
+        self,
+        scenario: Scenario,
+        result: ScenarioResult,
+        log: SampleLog,
+        checks: Mapping[str, WriterCheck],
+        not_back: list[str],
     ) -> ScoreRecord:
         features = [f for f in self.plugin.probes if f in self.topology.features]
         lo, hi = result.active_window or (0.0, 0.0)
@@ -491,25 +650,40 @@ class ScenarioRunner:
                 if r.target == target and r.t >= lo and r.t + r.latency_ms / 1000 <= hi
             ]
 
-        health: dict[str, Health] = {}
-        for name in self.health_urls:
-            health[name] = _health(during(HEALTH + name), self._latency_limit(log, HEALTH + name))
-            if result.recovery_s is None and not _good_tail(log.since(HEALTH + name, 0), 1e9):
-                health[name] = Health.DOWN
+        health = {
+            name: _health(during(HEALTH + name), self._latency_limit(log, HEALTH + name))
+            for name in self.health_urls
+        }
+        target = scenario.target
+        apart = frozenset(self.topology.features_apart_from(target))
+        lost_features = tuple(t for t in not_back if not t.startswith(HEALTH))
+        lost_components = [t.removeprefix(HEALTH) for t in not_back if t.startswith(HEALTH)]
+        for component in lost_components:
+            if component != target:
+                health[component] = Health.DOWN
         obs = Observations(
-            target=scenario.target,
+            target=target,
             broken=frozenset(result.affected),
-            soft=frozenset(self.topology.features_soft_on(scenario.target)),
+            soft=frozenset(self.topology.features_soft_on(target)),
             baseline={f: log.samples(f, "steady") for f in features},
             during={f: during(f) for f in features},
             health=health,
-            writers=counts,
+            writers={n: c.counts for n, c in checks.items()},
             writer_covers={n: frozenset(w.covers) for n, w in self.topology.writers.items()},
             expect=scenario.expect,
             recovery_s=result.recovery_s,
             recovery_target_s=scenario.recovery.target,
-            recovery_timeout_s=scenario.recovery.timeout,
+            recovery_timeout_s=self._recovery_timeout(scenario),
             fast_fail_s=self.topology.scoring.fast_fail,
+            apart=apart,
+            on_path=frozenset({target, *self.topology.callers_of(target)}),
+            routes=_routes(self.topology, target, [*apart, *health]),
+            not_recovered=lost_features,
+            restarted=tuple(result.restarted),
+            saturated=result.control is not None and result.control.saturated,
+            short=bool(_shortfalls(result)),
+            fault_writes={n: c.phases["fault"].attempted for n, c in checks.items() if "fault" in c.phases},
+            cannot_tell={n: c.cannot_tell for n, c in checks.items() if c.cannot_tell},
         )
         scored = score(obs, self.weights)
         return ScoreRecord(
@@ -531,7 +705,68 @@ class ScenarioRunner:
             recovery=scored.recovery,
             components=dict(scored.components),
             weights=dict(scored.weights),
+            cascade_paths=[
+                CascadePath(kind=CascadeKind(h.kind), name=h.name, severity=h.severity.value, path=h.path)
+                for h in scored.cascade_paths
+            ],
+            not_recovered=list(lost_features),
+            inconclusive=list(scored.inconclusive),
+            data_reason=scored.data_reason,
+            steady_samples={f: len(obs.baseline[f]) for f in features},
         )
+
+
+@dataclass
+class _Applied:
+    """How many of a scenario's faults are applied at this moment."""
+
+    count: int = 0
+
+
+def _routes(topology: Topology, target: str, names: list[str]) -> dict[str, str]:
+    """How harm from `target` could reach each feature or component: through the nearest component
+    it shares with the callers of `target` (a shared pool, process or queue), else the machine."""
+    callers = topology.callers_of(target)
+    routes = {}
+    for name in names:
+        reach = (
+            topology.feature_dependencies(name) | topology.feature_soft_dependencies(name)
+            if name in topology.features
+            else {name}
+        )
+        shared = [c for c in callers if c in reach]
+        if shared:
+            chain = topology.caller_chain(target, {shared[0]})
+            routes[name] = " <- ".join(chain) + f" -> {name} (shared: {shared[0]})"
+        else:
+            routes[name] = f"{target} -> {name} (no shared component: the machine's CPU, memory or sockets)"
+    return routes
+
+
+def _shortfalls(result: ScenarioResult) -> list[str]:
+    """What the injectors said, at removal, their faults fell short of."""
+    return [
+        detail.removeprefix(SHORT)
+        for record in result.faults
+        for event, _, detail in record.events
+        if event == "removed" and detail.startswith(SHORT)
+    ]
+
+
+def _writer_record(check: WriterCheck) -> WriterRecord:
+    c = check.counts
+    return WriterRecord(
+        attempted=c.attempted,
+        acknowledged=c.acknowledged,
+        lost=c.lost,
+        recovered=c.recovered,
+        unexpected=c.unexpected,
+        ephemeral=c.ephemeral,
+        phases=dict(check.phases),
+        lost_ids=list(check.lost_ids),
+        recovered_ids=list(check.recovered_ids),
+        cannot_tell=check.cannot_tell,
+    )
 
 
 def _good_tail(records: list[SampleRecord], limit_s: float) -> list[SampleRecord]:

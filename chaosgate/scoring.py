@@ -146,6 +146,18 @@ class Observations:
     soft: frozenset[str] = frozenset()  # must-survive features that soft-depend on the target
     writer_covers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # writer -> features
     fast_fail_s: float = math.inf  # a rejection slower than this is an error, not a clean failure
+    # rules v3
+    apart: frozenset[str] = frozenset()  # features with no dependency path to the target at all
+    on_path: frozenset[str] = frozenset()  # components that carry the fault (the target's callers)
+    routes: Mapping[str, str] = field(default_factory=dict)  # feature/component -> how harm reaches it
+    not_recovered: tuple[str, ...] = ()  # features not back at baseline when recovery timed out
+    restarted: tuple[str, ...] = ()  # services the harness restarted to bring them back
+    saturated: bool = False  # the control slowed in the fault window: latency-only verdicts are void
+    # The harness could not deliver the fault in full (an injector said it fell short): how the broken
+    # features failed rests on a fault that was not there, so fail behaviour is void too.
+    short: bool = False
+    fault_writes: Mapping[str, int] = field(default_factory=dict)  # writer -> writes attempted in the fault
+    cannot_tell: Mapping[str, str] = field(default_factory=dict)  # writer -> why its read-back is blind
 
     @property
     def must_survive(self) -> list[str]:
@@ -174,6 +186,32 @@ OUTCOME_VALUE: Mapping[ProbeOutcome, float] = {
 }
 
 
+class Severity(StrEnum):
+    """How badly harm reached a feature or component beyond the fault (cascade, rules v3)."""
+
+    UNHEALTHY = "unhealthy"  # failed requests (errors, hangs, refusals) it should not have had
+    DOWN = "down"  # a component's liveness hung or errored
+    NOT_RECOVERED = "not recovered"  # still not at baseline when the recovery timeout ended
+    RESTARTED = "restarted"  # back only after the harness restarted it
+    SLOW = "slow"  # served, but over the latency rule
+    DEGRADED = "degraded"  # served from a fallback it has no reason to use
+
+    @property
+    def full(self) -> bool:
+        """A full cascade (YES); the others are partial."""
+        return self in (Severity.UNHEALTHY, Severity.DOWN, Severity.NOT_RECOVERED, Severity.RESTARTED)
+
+
+@dataclass(frozen=True)
+class Harm:
+    """One feature or component that harm reached beyond the fault's dependents or lifetime."""
+
+    kind: str  # a CascadeKind value (chaosgate.result)
+    name: str
+    severity: Severity
+    path: str
+
+
 @dataclass(frozen=True)
 class ScenarioScore:
     isolation: float | None  # None: n/a (no must-survive feature was probed)
@@ -195,18 +233,24 @@ class ScenarioScore:
     readiness: float  # 0..100 over the measured dimensions
     components: Mapping[str, float | None] = field(default_factory=dict)
     weights: Mapping[str, float] = field(default_factory=dict)  # the weights that counted
+    cascade_paths: tuple[Harm, ...] = ()
+    inconclusive: tuple[str, ...] = ()  # features whose only harm was latency on a saturated machine
+    data_reason: str = ""
 
 
 def score(obs: Observations, weights: Weights = Weights()) -> ScenarioScore:
-    """Apply the product rules (version 2) of ARCHITECTURE.md to one scenario's observations."""
-    isolation, unhealthy = _containment(obs)
-    cascaded_share, cascade_label, cascaded = _cascade(obs)
-    data, data_label = _data(obs)
+    """Apply the product rules (version 3) of ARCHITECTURE.md to one scenario's observations."""
+    isolation, unhealthy, void = _containment(obs)
+    cascade, cascade_label, harms, cascaded_share, void_cascade = _cascade(obs)
+    data, data_label, data_reason = _data(obs)
     behaviour, shares, match, mismatches = _behaviour(obs)
+    void_behaviour: tuple[str, ...] = ()
+    if obs.short:
+        void_behaviour, match, mismatches = tuple(shares), None, ()
     recovery = _recovery(obs)
     parts: dict[str, float | None] = {
         "isolation": isolation,
-        "cascade": 1.0 - cascaded_share,
+        "cascade": cascade,
         "data": data,
         "fail_behaviour": match,
         "recovery": recovery,
@@ -216,13 +260,13 @@ def score(obs: Observations, weights: Weights = Weights()) -> ScenarioScore:
     readiness = 100 * sum(w * (parts[k] or 0.0) for k, w in counted.items()) / total if total > 0 else 0.0
     return ScenarioScore(
         isolation=isolation,
-        isolation_label=_isolation_label(isolation),
+        isolation_label=Label.INCONCLUSIVE if isolation is None and void else _isolation_label(isolation),
         unhealthy_unaffected=unhealthy,
         broken=tuple(sorted(f for f in obs.broken if f in obs.baseline)),
         must_survive=tuple(obs.must_survive),
         cascaded_share=cascaded_share,
         cascade_label=cascade_label,
-        cascaded=cascaded,
+        cascaded=tuple(sorted({h.name for h in harms})),
         data=data,
         data_label=data_label,
         behaviour=behaviour,
@@ -234,6 +278,9 @@ def score(obs: Observations, weights: Weights = Weights()) -> ScenarioScore:
         readiness=round(readiness, 1),
         components=parts,
         weights=counted,
+        cascade_paths=harms,
+        inconclusive=tuple(sorted(set(void) | set(void_cascade) | set(void_behaviour))),
+        data_reason=data_reason,
     )
 
 
@@ -243,52 +290,114 @@ def _isolation_label(isolation: float | None) -> Label:
     return Label.YES if isolation >= 1.0 else Label.PARTIAL if isolation >= 0.5 else Label.NO
 
 
-def _containment(obs: Observations) -> tuple[float | None, tuple[str, ...]]:
+def _containment(obs: Observations) -> tuple[float | None, tuple[str, ...], tuple[str, ...]]:
     """Share of must-survive features that stayed healthy; degraded counts as success only for a
-    feature that soft-depends on the target (anything else should not even notice the fault)."""
+    feature that soft-depends on the target (anything else should not even notice the fault). A
+    feature harmed only in latency while the control says the machine was saturated is void
+    (inconclusive): left out; when nothing conclusive is left unhealthy, the dimension is None."""
     survivors = obs.must_survive
     if not survivors:
-        return None, ()
-    unhealthy = []
+        return None, (), ()
+    unhealthy, void = [], []
     for feature in survivors:
-        during = list(obs.during.get(feature, ()))
-        if feature not in obs.soft:
-            during = [
-                Sample(ProbeOutcome.ERROR, s.latency_s) if s.outcome is ProbeOutcome.DEGRADED else s
-                for s in during
-            ]
-        if not FeatureStats.of(during).healthy_against(FeatureStats.of(obs.baseline[feature])):
+        verdict = _verdict(obs, feature, degraded_ok=feature in obs.soft)
+        if verdict is Severity.SLOW and obs.saturated:
+            void.append(feature)
+        elif verdict is not None:
             unhealthy.append(feature)
-    return (len(survivors) - len(unhealthy)) / len(survivors), tuple(unhealthy)
+    if void and not unhealthy:
+        return None, (), tuple(void)
+    counted = len(survivors) - len(void)
+    return (counted - len(unhealthy)) / counted, tuple(unhealthy), tuple(void)
 
 
-def _cascade(obs: Observations) -> tuple[float, Label, tuple[str, ...]]:
-    others = {c: h for c, h in obs.health.items() if c != obs.target}
-    bad = tuple(sorted(c for c, h in others.items() if h is not Health.OK))
-    share = len(bad) / len(others) if others else 0.0
-    if any(others[c] is Health.DOWN for c in bad):
-        return share, Label.YES, bad
-    return share, (Label.PARTIAL if bad else Label.NO), bad
+def _verdict(obs: Observations, feature: str, *, degraded_ok: bool) -> Severity | None:
+    """None when `feature` stayed healthy in the fault window (the isolation rule), else how it was
+    harmed: failed requests first, then degraded answers it had no reason to give, then latency."""
+    baseline = FeatureStats.of(obs.baseline.get(feature, ()))
+    during = list(obs.during.get(feature, ()))
+    stats = FeatureStats.of(during)
+    if stats.count == 0:
+        return Severity.UNHEALTHY
+    if stats.success < 0.99 * baseline.success:
+        return Severity.UNHEALTHY
+    if not degraded_ok:
+        strict = sum(1 for s in during if s.outcome is ProbeOutcome.SERVED) / len(during)
+        if strict < 0.99 * baseline.success:
+            return Severity.DEGRADED
+    if not stats.healthy_against(baseline):
+        return Severity.SLOW
+    return None
 
 
-def _data(obs: Observations) -> tuple[float | None, Label]:
-    """Jepsen-style over every writer; n/a when no writer covered a feature the fault touches (broken,
-    or soft-dependent: degraded writes must be durable too) and none lost anything (an unmeasured
-    dimension is never a perfect one)."""
-    durable_lost = sum(w.lost for w in obs.writers.values() if not w.ephemeral)
-    ephemeral_lost = sum(w.lost for w in obs.writers.values() if w.ephemeral)
-    if durable_lost:
-        return 0.0, Label.YES
-    if ephemeral_lost:
-        return 0.5, Label.PARTIAL
+def _cascade(obs: Observations) -> tuple[float | None, Label, tuple[Harm, ...], float, tuple[str, ...]]:
+    """Rules v3: harm beyond the fault's dependents (collateral) or beyond its lifetime (persistence).
+    YES for failed requests, a component down or a feature not back; PARTIAL for only slow or
+    degraded; latency-only harm on a saturated machine is void (INCONCLUSIVE when nothing else)."""
+    harms: list[Harm] = []
+    void: list[str] = []
+    for feature in sorted(f for f in obs.apart if f in obs.baseline and f not in obs.not_recovered):
+        verdict = _verdict(obs, feature, degraded_ok=False)
+        if verdict is Severity.SLOW and obs.saturated:
+            void.append(feature)
+        elif verdict is not None:
+            harms.append(Harm("collateral-feature", feature, verdict, obs.routes.get(feature, "")))
+    for component, health in sorted(obs.health.items()):
+        if component == obs.target or health is Health.OK:
+            continue
+        if health is Health.DOWN:
+            route = obs.routes.get(component, "")
+            harms.append(Harm("collateral-component", component, Severity.DOWN, route))
+        elif component not in obs.on_path:  # a caller slowed by carrying the fault is not a spread
+            if obs.saturated:
+                void.append(component)
+            else:
+                harms.append(
+                    Harm("collateral-component", component, Severity.SLOW, obs.routes.get(component, ""))
+                )
+    restarted = Severity.RESTARTED if obs.restarted else Severity.NOT_RECOVERED
+    for feature in obs.not_recovered:
+        path = obs.routes.get(feature, "") or "still not at baseline after the fault was removed"
+        harms.append(Harm("persistence", feature, restarted, path))
+    others = [c for c in obs.health if c != obs.target]
+    candidates = len([f for f in obs.apart if f in obs.baseline]) + len(others) + len(obs.not_recovered)
+    share = min(1.0, len(harms) / candidates) if candidates else 0.0
+    if any(h.severity.full for h in harms):
+        return 0.0, Label.YES, tuple(harms), share, tuple(void)
+    if harms:
+        return 0.5, Label.PARTIAL, tuple(harms), share, tuple(void)
+    if void:
+        return None, Label.INCONCLUSIVE, (), 0.0, tuple(void)
+    return 1.0, Label.NO, (), 0.0, ()
+
+
+def _data(obs: Observations) -> tuple[float | None, Label, str]:
+    """Jepsen-style over every writer whose read-back could see (rules v3). Measured only when a
+    writer covering a feature the fault touches (broken, or soft-dependent: degraded writes must be
+    durable too) attempted writes during the fault window; a loss anywhere is a loss all the same."""
+    seeing = {n: c for n, c in obs.writers.items() if not obs.cannot_tell.get(n)}
+    blind = "; ".join(f"{n}: cannot tell ({why})" for n, why in sorted(obs.cannot_tell.items()) if why)
+    durable = {n: c for n, c in seeing.items() if c.lost and not c.ephemeral}
+    ephemeral = {n: c for n, c in seeing.items() if c.lost and c.ephemeral}
+    if durable:
+        return 0.0, Label.YES, _losses(durable)
+    if ephemeral:
+        return 0.5, Label.PARTIAL, _losses(ephemeral) + " (ephemeral state)"
     covering = [
         name
-        for name, counts in obs.writers.items()
-        if counts.acknowledged and obs.writer_covers.get(name, frozenset()) & (obs.broken | obs.soft)
+        for name, counts in seeing.items()
+        if obs.fault_writes.get(name, counts.attempted if not obs.fault_writes else 0)
+        and obs.writer_covers.get(name, frozenset()) & (obs.broken | obs.soft)
     ]
     if not covering:
-        return None, Label.NA
-    return 1.0, Label.NO
+        why = "no writer attempted a write during the fault against a feature the fault touches"
+        return None, Label.NA, f"{blind}; {why}" if blind else why
+    done = ", ".join(f"{n}: all {seeing[n].acknowledged} acknowledged writes read back" for n in covering)
+    return 1.0, Label.NO, f"{done}; {blind}" if blind else done
+
+
+def _losses(lost: Mapping[str, WriterCounts]) -> str:
+    return "; ".join(f"{n} lost {c.lost} of {c.acknowledged} acknowledged" for n, c in sorted(lost.items()))
 
 
 def _outcome_of(sample: Sample, fast_fail_s: float) -> ProbeOutcome:

@@ -71,11 +71,23 @@ class Link(Strict):
 
 
 class Service(Strict):
+    """A service: `links` are its wiring (one proxy each). For scoring, a feature passing through it
+    inherits `needs` as hard dependencies and `soft` as soft ones; a link in neither is needed only by
+    the routes whose features name it (rules v3: features name what they really need). Without
+    `needs`, every link not `soft` is inherited as hard."""
+
     port: Port
     links: list[str] = Field(default_factory=list)
     soft: list[str] = Field(default_factory=list)
+    needs: list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
     health: str | None = Field(None, pattern=r"^/")  # its liveness path; default service_defaults.live
+
+    def inherited_needs(self) -> list[str]:
+        """The links a feature passing through this service inherits as hard dependencies."""
+        if self.needs is not None:
+            return list(self.needs)
+        return [link for link in self.links if link not in self.soft]
 
 
 class ServiceDefaults(Strict):
@@ -426,8 +438,8 @@ class Topology(Strict):
             service = self.services.get(current)
             if service is None:
                 continue
-            for dep in service.links:
-                if dep not in service.soft and dep not in seen and dep not in skip:
+            for dep in service.inherited_needs():
+                if dep not in seen and dep not in skip:
                     seen.add(dep)
                     stack.append(dep)
         return seen
@@ -463,6 +475,46 @@ class Topology(Strict):
     def features_soft_on(self, component: str) -> list[str]:
         """Features that only soft-depend on `component`: they must survive a fault on it."""
         return [name for name in self.features if component in self.feature_soft_dependencies(name)]
+
+    def features_apart_from(self, component: str) -> list[str]:
+        """Features with no dependency path (hard or soft) to `component`: harm to them is collateral."""
+        return [
+            name
+            for name in self.features
+            if component not in self.feature_dependencies(name) | self.feature_soft_dependencies(name)
+        ]
+
+    def callers_of(self, component: str) -> list[str]:
+        """Services that link to `component`, directly or through other services, nearest first."""
+        found: list[str] = []
+        frontier = [component]
+        while frontier:
+            nxt = [
+                name
+                for name, service in self.services.items()
+                if name not in found and name != component and set(service.links) & set(frontier)
+            ]
+            found += sorted(nxt)
+            frontier = nxt
+        return found
+
+    def caller_chain(self, component: str, towards: set[str]) -> list[str]:
+        """The shortest chain of callers from `component` up to a component in `towards` (both ends
+        included), or [] when none of them calls it."""
+        paths = [[component]]
+        seen = {component}
+        while paths:
+            grown = []
+            for path in paths:
+                for name, service in self.services.items():
+                    if name in seen or path[-1] not in service.links:
+                        continue
+                    if name in towards:
+                        return [*path, name]
+                    seen.add(name)
+                    grown.append([*path, name])
+            paths = grown
+        return []
 
     def proxies_config(self) -> list[dict[str, Any]]:
         """The proxies.json the fault proxy is started with: one enabled proxy per link."""
@@ -545,6 +597,16 @@ def _service_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
                         f"soft link {dep!r} is not one of this service's links"
                         f"{_did_you_mean(dep, service.links)}; valid: {_names(service.links)}",
                         doc.location("services", name, "soft", i),
+                    )
+                )
+        for i, dep in enumerate(service.needs or ()):
+            if dep not in service.links or dep in service.soft:
+                problems.append(
+                    Problem(
+                        f"needs {dep!r}: not one of this service's hard links"
+                        f"{_did_you_mean(dep, service.links)}; valid: "
+                        f"{_names([x for x in service.links if x not in service.soft])}",
+                        doc.location("services", name, "needs", i),
                     )
                 )
         for key, value in service.env.items():

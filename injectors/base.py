@@ -82,6 +82,12 @@ class Injector(ABC, Generic[SpecT]):
     def remove(self, spec: SpecT, data: HandleData) -> None:
         """Undo the fault (idempotent)."""
 
+    def shortfall(self, spec: SpecT, data: HandleData) -> str:
+        """Asked just before removal: why the fault fell short of its spec ("" when it was delivered in
+        full). A fault the harness itself could not deliver (a flood that could not keep its rate on a
+        saturated machine) leaves the verdicts that rest on it inconclusive, not failed."""
+        return ""
+
     def close(self) -> None:
         """Release clients the injector holds."""
 

@@ -26,6 +26,9 @@ from chaosgate.scenario.models import WsFloodFault
 GRACE_S = 15.0
 SOCKETS_PER_ACCOUNT = 10  # below the target's per-user socket cap, so the per-backend cap is what is hit
 LOGIN_CONCURRENCY = 8
+# A flood that began fewer than this share of the attempts its rate makes due fell short: the harness
+# (its own event loop, on a saturated machine) could not deliver the fault the scenario asks for.
+KEEP_UP = 0.8
 PASSWORD = "chaosgate-flood-password-1"
 
 
@@ -34,6 +37,8 @@ class FloodStats:
     opened: int = 0
     rejected: int = 0
     failed: int = 0
+    started: int = 0  # attempts begun
+    began_at: float = 0.0  # time.monotonic() of the first
     done: bool = False
     sockets: list[ClientConnection] = field(default_factory=list)
 
@@ -92,10 +97,12 @@ class WsFloodInjector(Injector[WsFloodFault]):
 
         async def hold(stop: asyncio.Event) -> None:
             pending: set[asyncio.Task[None]] = set()
+            stats.began_at = time.monotonic()
             try:
                 for _ in range(spec.connections):
                     if stop.is_set():
                         break
+                    stats.started += 1
                     task = asyncio.create_task(connect_one(next(urls)))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
@@ -124,6 +131,18 @@ class WsFloodInjector(Injector[WsFloodFault]):
         if stats.opened + stats.rejected + stats.failed == 0:
             raise FaultError("wsflood: no connection attempt completed within 1 s")
         return f"flooding: {stats.opened} open, {stats.rejected} rejected, {stats.failed} failed so far"
+
+    def shortfall(self, spec: WsFloodFault, data: HandleData) -> str:
+        stats = self._stats.get(str(data["fault_id"]))
+        if stats is None or stats.done or not stats.began_at:
+            return ""
+        due = min(spec.connections, spec.rate * (time.monotonic() - stats.began_at))
+        if stats.started >= KEEP_UP * due:
+            return ""
+        return (
+            f"the flood began {stats.started} of the {due:.0f} connection attempts due at {spec.rate:g}/s "
+            f"({stats.opened} open, {stats.rejected} rejected): the harness could not keep its rate"
+        )
 
     def remove(self, spec: WsFloodFault, data: HandleData) -> None:
         hold = self._holds.pop(str(data.get("fault_id")), None)

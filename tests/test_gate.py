@@ -94,3 +94,14 @@ def test_a_scenario_may_carry_its_own_readiness_floor() -> None:
 def test_a_misspelt_floor_is_named_with_a_suggestion() -> None:
     with pytest.raises(ValidationError, match=r"unknown dimension 'isolaton' \(did you mean 'isolation'\?\)"):
         parse_floors(["isolaton=yes"])
+
+
+def test_an_expectation_judged_under_a_fault_the_harness_fell_short_of_is_inconclusive() -> None:
+    missed = scenario("flood", 99, behaviour={"chat.ws": FailBehaviour.FAIL_OPEN},
+                      expected={"chat.ws": FailBehaviour.FAIL_CLOSED})  # fmt: skip
+    assert missed.score is not None
+    missed.score.inconclusive = missed.score.broken = ["chat.ws"]
+    result = run_of(missed)
+    decide(result, GatePolicy(floors=parse_floors(["expect=met"])))
+    assert result.gate is not None and result.gate.passed and result.gate.verdict == "INCONCLUSIVE"
+    assert result.gate.inconclusive and "fail behaviour inconclusive" in result.gate.inconclusive[0]

@@ -1,4 +1,4 @@
-"""The scoring rules (version 2) of ARCHITECTURE.md, checked on hand-made observations with known answers."""
+"""The scoring rules (version 3) of ARCHITECTURE.md, checked on hand-made observations with known answers."""
 
 from __future__ import annotations
 
@@ -239,3 +239,119 @@ def test_overall_is_the_weighted_mean_over_scenarios() -> None:
 def test_percentile_and_stats() -> None:
     assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
     assert FeatureStats.of([]).count == 0
+
+
+# --- rules v3: cascade (collateral, persistence), the control, data-loss coverage -----------------
+
+
+def v3(**overrides: object) -> Observations:
+    """objectstore is slow; storage.upload needs it, auth.login has no path to it at all."""
+    base: dict[str, object] = dict(
+        target="objectstore",
+        broken=frozenset({"storage.upload"}),
+        apart=frozenset({"auth.login"}),
+        on_path=frozenset({"objectstore", "storage", "gateway"}),
+        routes={"auth.login": "objectstore <- storage <- gateway -> auth.login (shared: gateway)"},
+        baseline={"storage.upload": samples(SERVED, 0.050), "auth.login": samples(SERVED, 0.040)},
+        during={
+            "storage.upload": samples(ProbeOutcome.REJECTED, 0.010),
+            "auth.login": samples(SERVED, 0.045),
+        },
+        health={"gateway": Health.OK, "storage": Health.OK, "auth": Health.OK},
+        writers={},
+        expect={},
+        recovery_s=1.0,
+        recovery_target_s=5.0,
+        recovery_timeout_s=60.0,
+    )
+    base.update(overrides)
+    return Observations(**base)  # type: ignore[arg-type]
+
+
+def test_a_feature_apart_from_the_fault_failing_is_a_full_cascade_with_its_path() -> None:
+    hung = samples(SERVED, 0.040, 50) + samples(ProbeOutcome.HANG, 2.0, 50)
+    result = score(v3(during={"storage.upload": samples(ProbeOutcome.REJECTED, 0.01), "auth.login": hung}))
+    assert result.cascade_label is Label.YES and result.components["cascade"] == 0.0
+    (harm,) = result.cascade_paths
+    assert (harm.kind, harm.name, harm.severity.value) == ("collateral-feature", "auth.login", "unhealthy")
+    assert "shared: gateway" in harm.path
+
+
+def test_only_slower_apart_from_the_fault_is_a_partial_cascade_and_void_on_a_saturated_machine() -> None:
+    slow = {"storage.upload": samples(ProbeOutcome.REJECTED, 0.01), "auth.login": samples(SERVED, 0.600)}
+    partial = score(v3(during=slow))
+    assert (partial.cascade_label, partial.components["cascade"]) == (Label.PARTIAL, 0.5)
+    void = score(v3(during=slow, saturated=True))
+    assert void.cascade_label is Label.INCONCLUSIVE and void.components["cascade"] is None
+    assert "cascade" not in void.weights and void.inconclusive == ("auth.login",)
+    assert void.isolation_label is Label.INCONCLUSIVE  # the same feature is the only must-survive one
+
+
+def test_failed_requests_are_never_excused_by_a_saturated_machine() -> None:
+    failing = samples(SERVED, 0.04, 50) + samples(ProbeOutcome.ERROR, 0.04, 50)
+    result = score(v3(during={"storage.upload": [], "auth.login": failing}, saturated=True))
+    assert result.cascade_label is Label.YES and result.isolation_label is Label.NO
+    assert result.inconclusive == ()
+
+
+def test_a_caller_slowed_by_carrying_the_fault_is_not_a_spread_but_a_process_down_is() -> None:
+    carrying = score(v3(health={"gateway": Health.DEGRADED, "storage": Health.DEGRADED, "auth": Health.OK}))
+    assert carrying.cascade_label is Label.NO
+    elsewhere = score(v3(health={"gateway": Health.OK, "storage": Health.OK, "auth": Health.DEGRADED}))
+    assert elsewhere.cascade_label is Label.PARTIAL and elsewhere.cascaded == ("auth",)
+    down = score(v3(health={"gateway": Health.DOWN, "storage": Health.OK, "auth": Health.OK}))
+    assert down.cascade_label is Label.YES and down.cascade_paths[0].severity.value == "down"
+
+
+def test_not_back_after_the_timeout_is_a_cascade_by_persistence() -> None:
+    result = score(v3(recovery_s=None, not_recovered=("storage.upload",), restarted=("storage",)))
+    assert result.cascade_label is Label.YES and result.recovery == 0.0
+    (harm,) = result.cascade_paths
+    assert (harm.kind, harm.severity.value) == ("persistence", "restarted")
+
+
+def test_data_loss_is_na_when_no_write_was_attempted_during_the_fault() -> None:
+    clean = WriterCounts.check(attempted={"a", "b"}, acknowledged={"a", "b"}, read_back={"a", "b"})
+    covers = {"storage.files": frozenset({"storage.upload"})}
+    before_only = score(
+        v3(writers={"storage.files": clean}, writer_covers=covers, fault_writes={"storage.files": 0})
+    )
+    assert before_only.data_label is Label.NA and "during the fault" in before_only.data_reason
+    during = score(
+        v3(writers={"storage.files": clean}, writer_covers=covers, fault_writes={"storage.files": 2})
+    )
+    assert during.data_label is Label.NO and during.data == 1.0
+
+
+def test_a_read_back_that_cannot_see_is_not_a_loss() -> None:
+    blind = WriterCounts.check(attempted={"a", "b"}, acknowledged={"a", "b"}, read_back=set())
+    result = score(
+        v3(
+            writers={"orders": blind},
+            writer_covers={"orders": frozenset({"storage.upload"})},
+            fault_writes={"orders": 2},
+            cannot_tell={"orders": "$.ref[*] matched nothing"},
+        )
+    )
+    assert result.data_label is Label.NA and "cannot tell" in result.data_reason
+    lost = score(
+        v3(
+            writers={"orders": blind},
+            writer_covers={"orders": frozenset({"storage.upload"})},
+            fault_writes={"orders": 2},
+        )
+    )
+    assert lost.data_label is Label.YES and "lost 2 of 2" in lost.data_reason
+
+
+def test_a_fault_the_harness_fell_short_of_leaves_fail_behaviour_inconclusive_not_failed() -> None:
+    """A flood that could not keep its rate on a saturated machine: how the broken feature failed rests
+    on a fault that was not fully there; containment, data and recovery still stand."""
+    served = {"auth.login": samples(SERVED, 0.010), "chat.history": samples(SERVED, 0.020)}
+    full = score(observations(during=served))
+    assert full.behaviour_match is not None and full.mismatches == ("auth.login",)
+    short = score(observations(during=served, short=True))
+    assert short.behaviour_match is None and "fail_behaviour" not in short.weights
+    assert short.mismatches == () and short.inconclusive == ("auth.login",)
+    assert short.behaviour == {"auth.login": FailBehaviour.FAIL_OPEN}  # still shown
+    assert short.isolation_label is Label.YES and short.data_label is Label.NO

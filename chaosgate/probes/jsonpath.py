@@ -68,6 +68,17 @@ class JsonPath:
         """Every value the path names in `document` (empty when it names nothing)."""
         return list(_walk(document, self.steps))
 
+    def reach(self, document: Any) -> Reach:
+        """How far the path gets in `document`: the longest leading part that names something, and
+        the step after it. Says why `find` came back empty: a typo, or an empty list."""
+        values = [document]
+        for at, step in enumerate(self.steps):
+            deeper = [found for value in values for found in _walk(value, (step,))]
+            if not deeper:
+                return Reach(_text(self.steps[:at]), values, _text((step,))[1:])
+            values = deeper
+        return Reach(self.text, values, "")
+
     def one(self, document: Any) -> Any:
         """The value a wildcard-free path names; JsonPathError when there is none."""
         found = self.find(document)
@@ -77,6 +88,37 @@ class JsonPath:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The leading part of a path that names something in a document (`matched`, e.g. `$` or
+    `$.items[*]`), what it names (`values`), and the step that then names nothing (`missing`, e.g.
+    `.ref`; empty when the whole path matched)."""
+
+    matched: str
+    values: list[Any]
+    missing: str
+
+    @property
+    def empty(self) -> bool:
+        """The path stops at a wildcard over empty lists or objects: an empty listing, not a typo."""
+        return self.missing == "[*]" and all(v in ([], {}) for v in self.values)
+
+
+def _text(steps: tuple[str | int, ...]) -> str:
+    """Steps written back as a path (the wildcard as [*], odd keys quoted)."""
+    parts = ["$"]
+    for step in steps:
+        if step == WILDCARD:
+            parts.append("[*]")
+        elif isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", step):
+            parts.append(f".{step}")
+        else:
+            parts.append(f"[{step!r}]")
+    return "".join(parts)
 
 
 def _walk(value: Any, steps: tuple[str | int, ...]) -> Iterator[Any]:

@@ -7,6 +7,7 @@ its own plugin the same way and names it in its chaos.yaml.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -149,8 +150,59 @@ async def presence(ctx: ProbeContext) -> ProbeOutcome:
 
 
 async def chat_ws(ctx: ProbeContext) -> ProbeOutcome:
-    """A WebSocket round trip through the gateway: connect, ping, pong."""
-    return await _ws_round_trip(ctx, "/v1/chat/ws")
+    """bob's chat WebSocket hears what alice sends: connect, wait for `ready`, send over HTTP, wait for it.
+
+    A send marked degraded (pub/sub down, POLLING_FALLBACK) tells clients to poll: found by polling, the
+    message is a degraded sample. Never delivered, it is a hang (the probe timeout bounds the wait)."""
+    token = ctx.state["bob"]["access_token"]
+    url = ctx.gateway_url.replace("http://", "ws://", 1) + f"/v1/chat/ws?token={token}"
+    key = f"ws-{uuid.uuid4().hex}"
+    conversation = ctx.state["conversation"]
+    try:
+        async with websockets.connect(url, open_timeout=ctx.timeout_s, close_timeout=0.5) as socket:
+            await _next_event(socket, lambda e: e.get("type") == "ready")
+            sent = await ctx.http.post(
+                f"/v1/chat/conversations/{conversation}/messages",
+                json={"body": "ws probe", "idempotency_key": key},
+                headers=_auth(ctx),
+            )
+            outcome = ctx.classify(sent)
+            if outcome is ProbeOutcome.DEGRADED:
+                PROBE_DETAIL.set("read by polling")
+                found = key in await _polled_keys(ctx, conversation)
+                return ProbeOutcome.DEGRADED if found else ProbeOutcome.ERROR
+            if outcome is not ProbeOutcome.SERVED:
+                return outcome
+            await _next_event(socket, lambda e: e.get("type") == "message" and _key_of(e) == key)
+            return ProbeOutcome.SERVED
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        PROBE_DETAIL.set(f"handshake HTTP {status}")
+        return ProbeOutcome.REJECTED if status in (429, 503) else ProbeOutcome.ERROR
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+        PROBE_DETAIL.set(f"closed with code {code}")
+        return ProbeOutcome.REJECTED if code in (1013, 1008) else ProbeOutcome.ERROR
+
+
+async def _next_event(socket: Any, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    while True:
+        event = json.loads(await socket.recv())
+        if isinstance(event, dict) and wanted(event):
+            return event
+
+
+def _key_of(event: dict[str, Any]) -> object:
+    message = event.get("message")
+    return message.get("idempotency_key") if isinstance(message, dict) else None
+
+
+async def _polled_keys(ctx: ProbeContext, conversation: str) -> set[str]:
+    """Idempotency keys of the latest messages bob can poll (the fallback clients use without pub/sub)."""
+    polled = await ctx.http.get(f"/v1/chat/conversations/{conversation}/poll", headers=_auth(ctx, "bob"))
+    if polled.status_code != 200:
+        return set()
+    return {str(m.get("idempotency_key")) for m in polled.json().get("messages", [])}
 
 
 async def _ws_round_trip(ctx: ProbeContext, path: str) -> ProbeOutcome:

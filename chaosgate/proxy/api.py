@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chaosgate.proxy.collection import ProxyCollection
+from chaosgate.proxy.metrics import METRICS_CONTENT_TYPE, render_metrics
 from chaosgate.proxy.models import ApiError
 
 # The Toxiproxy API level this server emulates (answered by GET /version).
@@ -115,35 +116,7 @@ class ToxiproxyApi:
         return Response(200, {"version": TOXIPROXY_API_VERSION})
 
     async def metrics(self, request: Request) -> Response:
-        lines = [
-            "# HELP chaosgate_proxy_connections Open connections through each proxy.",
-            "# TYPE chaosgate_proxy_connections gauge",
-        ]
-        for name in self._proxies.all():
-            proxy = self._proxies.get(name)
-            lines.append(f'chaosgate_proxy_connections{{proxy="{name}"}} {proxy.connection_count}')
-        lines += [
-            "# HELP chaosgate_proxy_toxics Toxics configured on each proxy.",
-            "# TYPE chaosgate_proxy_toxics gauge",
-        ]
-        for name in self._proxies.all():
-            lines.append(f'chaosgate_proxy_toxics{{proxy="{name}"}} {len(self._proxies.get(name).toxics)}')
-        # Toxiproxy's own names and labels (its -proxy-metrics), so one dashboard reads either server.
-        for metric, what in (("received", "from"), ("sent", "to")):
-            lines += [
-                f"# HELP toxiproxy_proxy_{metric}_bytes_total Bytes {metric} {what} each side, per proxy.",
-                f"# TYPE toxiproxy_proxy_{metric}_bytes_total counter",
-            ]
-            for name in self._proxies.all():
-                proxy = self._proxies.get(name)
-                counts = getattr(proxy.traffic, metric)
-                for stream, count in counts.items():
-                    labels = (
-                        f'direction="{stream.value}",listener="{proxy.listen}",proxy="{name}",'
-                        f'upstream="{proxy.upstream}"'
-                    )
-                    lines.append(f"toxiproxy_proxy_{metric}_bytes_total{{{labels}}} {count}")
-        return Response(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
+        return Response(200, render_metrics(self._proxies.proxies()), METRICS_CONTENT_TYPE)
 
     async def reset(self, request: Request) -> Response:
         await self._proxies.reset()

@@ -44,6 +44,9 @@ class ProxyCollection:
     def all(self) -> dict[str, Any]:
         return {name: proxy.to_json() for name, proxy in self._proxies.items()}
 
+    def proxies(self) -> list[Proxy]:
+        return list(self._proxies.values())
+
     def get(self, name: str) -> Proxy:
         proxy = self._proxies.get(name)
         if proxy is None:

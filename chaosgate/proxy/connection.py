@@ -9,7 +9,8 @@ import struct
 from collections.abc import Callable
 from typing import cast
 
-from chaosgate.proxy.link import Direction, Traffic
+from chaosgate.proxy.counters import Traffic
+from chaosgate.proxy.link import Direction
 from chaosgate.proxy.models import Address, Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec

@@ -16,21 +16,13 @@ import time
 from collections import deque
 from typing import Protocol
 
+from chaosgate.proxy.counters import Traffic
 from chaosgate.proxy.models import Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import TOXIC_TYPES, Toxic, ToxicSpec
 
 # Queued bytes above which the source stops being read (back pressure in the slow path).
 QUEUE_HIGH_WATER = 1 << 20
-
-
-class Traffic:
-    """Bytes a proxy received and sent, per stream, over all its connections (Toxiproxy's
-    `toxiproxy_proxy_received_bytes_total` and `_sent_bytes_total` on /metrics)."""
-
-    def __init__(self) -> None:
-        self.received = dict.fromkeys(Stream, 0)
-        self.sent = dict.fromkeys(Stream, 0)
 
 
 class ConnectionControl(Protocol):
@@ -87,7 +79,8 @@ class Direction:
         traffic: Traffic | None = None,
     ) -> None:
         self.connection = connection
-        self.traffic = traffic or Traffic()
+        # This stream's counters, looked up once: the hot path only adds to its ints.
+        self.counted = (traffic or Traffic()).of(stream)
         self.stream = stream
         self.src = src
         self.dst = dst
@@ -154,13 +147,15 @@ class Direction:
     # -- data from the source -------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        self.traffic.received[self.stream] += len(data)
+        size = len(data)
+        counted = self.counted
+        counted.received += size
         if self._task is None and not self._active:
             self.dst.write(data)  # the fast path
-            self.traffic.sent[self.stream] += len(data)
+            counted.sent += size
             return
         self._queue.append(Chunk(data, time.monotonic(), self._rng.uniform(-1.0, 1.0)))
-        self._queued_bytes += len(data)
+        self._queued_bytes += size
         self._update_reading()
         self._ensure_task()
 
@@ -261,7 +256,7 @@ class Direction:
             self.connection.close()
             return False
         self.dst.write(data[chunk.offset : chunk.offset + size] if size < len(data) else data)
-        self.traffic.sent[self.stream] += size
+        self.counted.sent += size
         chunk.offset += size
         now = time.monotonic()
         for toxic in toxics:

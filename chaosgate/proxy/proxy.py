@@ -8,7 +8,7 @@ import socket
 from typing import Any
 
 from chaosgate.proxy.connection import ProxyConnection
-from chaosgate.proxy.link import Traffic
+from chaosgate.proxy.counters import Traffic
 from chaosgate.proxy.models import Address, ApiError, Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec
@@ -58,6 +58,7 @@ class Proxy:
         self.enabled = True
 
     def _accept(self) -> asyncio.Protocol:
+        self.traffic.connections += 1
         connection = ProxyConnection(
             upstream=self.upstream,
             toxics=self.toxics_for,

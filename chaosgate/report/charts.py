@@ -85,10 +85,12 @@ def buckets(samples: Sequence[SampleRecord], span: float, count: int) -> dict[st
 
 
 def ordered_targets(samples: Sequence[SampleRecord]) -> list[str]:
-    """Features first, then the components' health, each sorted."""
-    targets = {x.target for x in samples}
-    return sorted(t for t in targets if not t.startswith("health:")) + sorted(
-        t for t in targets if t.startswith("health:")
+    """Features first, then the components' health, then the control (a probe outside the target, whose
+    slowing says the machine, not the target, was saturated), each sorted."""
+    groups = ("health:", "control:")
+    return sorted(
+        {x.target for x in samples},
+        key=lambda t: (next((i + 1 for i, g in enumerate(groups) if t.startswith(g)), 0), t),
     )
 
 
@@ -124,6 +126,13 @@ def _time_axis(x0: float, width: float, y: float, span: float) -> list[str]:
     return parts
 
 
+def _line_style(n: int, target: str) -> tuple[str, str]:
+    """A feature's line colour; the control's is dashed black, the yardstick the features are read against."""
+    if target.startswith("control:"):
+        return "#1d2330", ' stroke-dasharray="4 3"'
+    return _LINE_COLOURS[n % len(_LINE_COLOURS)], ""
+
+
 def timeline_svg(s: ScenarioResult, *, columns: int = 120) -> Markup:
     """Probe latency (log scale) per feature over time; non-served outcomes marked; fault window shaded."""
     features = [t for t in ordered_targets(s.samples) if not t.startswith("health:")]
@@ -153,13 +162,13 @@ def timeline_svg(s: ScenarioResult, *, columns: int = 120) -> Markup:
     parts += _time_axis(x0, plot_w, top + plot_h, span)
     markers = []
     for n, feature in enumerate(features):
-        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
+        colour, dash = _line_style(n, feature)
         points = " ".join(
             f"{_f(x0 + plot_w * (b.index + 0.5) / columns)},{_f(y(b.max_latency_ms))}" for b in data[feature]
         )
         parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.3" opacity="0.8">'
-            f"<title>{escape(feature)}</title></polyline>"
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.3" '
+            f'opacity="0.8"{dash}><title>{escape(feature)}</title></polyline>'
         )
         for b in data[feature]:
             if b.worst is not ProbeOutcome.SERVED:
@@ -173,10 +182,10 @@ def timeline_svg(s: ScenarioResult, *, columns: int = 120) -> Markup:
     # The feature legend sits right of the plot so the plot keeps the width.
     for n, feature in enumerate(features):
         yy = top + 12 + n * 15
-        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
+        colour, dash = _line_style(n, feature)
         parts.append(
             f'<line x1="{x0 + plot_w + 10}" y1="{yy - 4}" x2="{x0 + plot_w + 24}" y2="{yy - 4}" '
-            f'stroke="{colour}" stroke-width="2"/>'
+            f'stroke="{colour}" stroke-width="2"{dash}/>'
             f'<text x="{x0 + plot_w + 28}" y="{yy}">{escape(feature)}</text>'
         )
     parts.append("</svg>")

@@ -9,21 +9,43 @@ import jinja2
 from markupsafe import Markup
 
 from chaosgate.report import charts
+from chaosgate.report.claims_table import CLAIM_HEADINGS, claims_view
+from chaosgate.report.details import (
+    INCONCLUSIVE,
+    KIND_WORDS,
+    amplification_line,
+    control_line,
+    data_line,
+    fmt_label,
+    fmt_rate,
+    fmt_ratio,
+    footing,
+    inconclusive_line,
+)
 from chaosgate.report.view import (
-    CLAIM_HEADINGS,
     Component,
     SummaryRow,
-    claims_view,
+    Tone,
     components,
     fmt_recovery,
     fmt_score,
     fmt_time,
+    gate_reasons,
+    harm_tone,
     load_level,
     run_reasons,
     summary_row,
     verdict,
 )
-from chaosgate.result import FaultRecord, LoadRecord, RunResult, ScenarioResult
+from chaosgate.result import (
+    WRITER_PHASES,
+    FaultRecord,
+    LoadRecord,
+    RunResult,
+    ScenarioResult,
+    ScoreRecord,
+)
+from chaosgate.scoring import Severity
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,46 @@ class BehaviourRow:
 
 
 @dataclass(frozen=True)
+class CascadeRow:
+    """One feature or component the harm reached beyond the fault, and the way it took."""
+
+    name: str
+    kind: str
+    severity: str
+    path: str
+    tone: Tone  # bad for a full cascade (failed, down, not back), warn for slow or degraded
+
+
+@dataclass(frozen=True)
+class FeatureVerdict:
+    """A feature's latency-bearing verdicts and the steady samples they stand on."""
+
+    feature: str
+    role: str  # must survive | broken
+    containment: str  # healthy | unhealthy | inconclusive (machine saturated) | — (broken: may fail)
+    tone: Tone
+    cascade: str  # how harm reached it beyond the fault, if it did
+    steady: str  # steady samples behind its baseline p95
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A scored scenario's rules v3 findings as the HTML page shows them."""
+
+    cascade_label: str
+    cascade: list[CascadeRow]
+    restarted: str
+    amplification: list[dict[str, str]]
+    verdicts: list[FeatureVerdict]
+    footing: str
+    data_label: str
+    data: str  # the label, then each writer's losses with the phases they happened in, or why n/a
+    inconclusive: str
+    control: str
+    saturated: bool
+
+
+@dataclass(frozen=True)
 class ScenarioView:
     result: ScenarioResult
     row: SummaryRow
@@ -60,6 +122,7 @@ class ScenarioView:
     samples: int
     load: dict[str, Any] | None  # Locust figures (load_view), when the scenario ran load
     components: list[Component]  # each dimension as weighed, n/a where not measured
+    findings: Findings | None  # None without a score
 
 
 def environment() -> jinja2.Environment:
@@ -187,6 +250,85 @@ def load_view(load: LoadRecord | None) -> dict[str, Any] | None:
     }
 
 
+_FULL = {s.value for s in Severity if s.full}
+
+
+def _verdicts(s: ScenarioResult) -> list[FeatureVerdict]:
+    assert s.score is not None
+    sc = s.score
+    reached = {p.name: f"{p.severity} ({KIND_WORDS[p.kind]})" for p in sc.cascade_paths}
+    rows = []
+    for feature in sorted({*sc.must_survive, *sc.broken, *sc.steady_samples}):
+        if feature in sc.inconclusive:
+            containment, tone = INCONCLUSIVE, Tone.VOID
+        elif feature in sc.unhealthy_unaffected:
+            containment, tone = "unhealthy", Tone.BAD
+        elif feature in sc.must_survive:
+            containment, tone = "healthy", Tone.GOOD
+        else:
+            containment, tone = "— (may fail: see fail behaviour)", Tone.NA
+        count = sc.steady_samples.get(feature)
+        rows.append(
+            FeatureVerdict(
+                feature=feature,
+                role="broken" if feature in sc.broken else "must survive",
+                containment=containment,
+                tone=tone,
+                cascade=reached.get(feature, ""),
+                steady="—" if count is None else str(count),
+            )
+        )
+    return rows
+
+
+def _cascade_rows(sc: ScoreRecord) -> list[CascadeRow]:
+    rows = [
+        CascadeRow(
+            name=p.name,
+            kind=KIND_WORDS[p.kind],
+            severity=p.severity,
+            path=p.path,
+            tone=Tone.BAD if p.severity in _FULL else Tone.WARN,
+        )
+        for p in sc.cascade_paths
+    ]
+    if not rows:  # a result scored before rules v3 names the components, not their paths
+        tone = harm_tone(sc.cascade_label)
+        path = "not recorded (scored before rules v3)"
+        rows = [CascadeRow(c, "component", "reached", path, tone) for c in sc.cascaded]
+    return rows
+
+
+def findings(s: ScenarioResult) -> Findings | None:
+    if s.score is None:
+        return None
+    sc = s.score
+    return Findings(
+        cascade_label=fmt_label(sc.cascade_label),
+        cascade=_cascade_rows(sc),
+        restarted=", ".join(s.restarted),
+        amplification=[
+            {
+                "link": r.link,
+                "role": r.role,
+                "unit": r.unit,
+                "steady": fmt_rate(r.steady),
+                "fault": fmt_rate(r.fault),
+                "ratio": fmt_ratio(r.ratio),
+                "title": amplification_line(r),
+            }
+            for r in sc.amplification
+        ],
+        verdicts=_verdicts(s),
+        footing=footing(sc),
+        data_label=fmt_label(sc.data_label),
+        data=data_line(s),
+        inconclusive=inconclusive_line(s),
+        control=control_line(s.control) if s.control is not None else "",
+        saturated=s.control is not None and s.control.saturated,
+    )
+
+
 def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
     return ScenarioView(
         result=s,
@@ -199,6 +341,7 @@ def scenario_view(result: RunResult, s: ScenarioResult) -> ScenarioView:
         samples=len(s.samples),
         load=load_view(s.load),
         components=components(s.score) if s.score else [],
+        findings=findings(s),
     )
 
 
@@ -219,7 +362,9 @@ def render_run(result: RunResult) -> str:
             started=fmt_time(result.started_at),
             finished=fmt_time(result.finished_at),
             run_reasons=run_reasons(result),
-            reasons=result.gate.reasons if result.gate else [],
+            reasons=gate_reasons(result),
+            inconclusive=result.gate.inconclusive if result.gate else [],
+            writer_phases=WRITER_PHASES,
             rows=[v.row for v in views],
             scenarios=views,
             load_level=load_level(result),

@@ -1,4 +1,5 @@
-"""junit.xml: one testsuite per run, one testcase per scenario, so CI shows which scenario broke the gate."""
+"""junit.xml: one testsuite per run, one testcase per scenario, so CI shows which scenario broke the gate.
+A scenario judged on a saturated machine that fails nothing else is `skipped`: neither passed nor failed."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 
+from chaosgate.report.claims_table import claims_view
+from chaosgate.report.details import fmt_label, scenario_details
 from chaosgate.report.view import (
-    claims_view,
     fmt_isolation,
     fmt_recovery,
     fmt_score,
@@ -15,6 +17,7 @@ from chaosgate.report.view import (
     load_level,
     phase_load,
     run_reasons,
+    scenario_inconclusive,
     scenario_reasons,
     verdict,
 )
@@ -38,6 +41,10 @@ def _testcase(result: RunResult, s: ScenarioResult) -> tuple[ET.Element, str]:
         text = "\n".join(reasons)
         ET.SubElement(case, "failure", type="below floor", message="; ".join(reasons)).text = text
         kind = "failure"
+    elif void := scenario_inconclusive(result, s.name):
+        message = "; ".join(void)  # the gate's words: "isolation inconclusive (machine saturated: …)"
+        ET.SubElement(case, "skipped", message=message).text = message
+        kind = "skipped"
     else:
         kind = "passed"
     ET.SubElement(case, "system-out").text = _system_out(s, readiness)
@@ -45,15 +52,19 @@ def _testcase(result: RunResult, s: ScenarioResult) -> tuple[ET.Element, str]:
 
 
 def _system_out(s: ScenarioResult, readiness: str) -> str:
-    """What CI shows under a test case: readiness, each dimension (n/a where not measured), load, claim."""
+    """What CI shows under a test case: readiness, each dimension (n/a where not measured), the findings
+    behind them (must survive, cascade paths, data loss per phase, the control), load, claim."""
     lines = [f"readiness {readiness} (target {s.target}: {s.title})"]
     if s.score is not None:
         sc = s.score
         lines.append(
-            f"isolation {fmt_isolation(sc)}; cascades {sc.cascade_label.value}; "
-            f"data loss {sc.data_label.value}; fail behaviour {fmt_share(sc.behaviour_match)}; "
+            f"isolation {fmt_isolation(sc)}; cascades {fmt_label(sc.cascade_label)}; "
+            f"data loss {fmt_label(sc.data_label)}; fail behaviour {fmt_share(sc.behaviour_match)}; "
             f"recovery {fmt_recovery(s)}"
         )
+        for d in scenario_details(s):
+            lines.append(f"{d.key}: {d.text}")
+            lines += [f"  {item}" for item in d.items]
     if s.load is not None and s.load.phases:
         phases = "/".join(p.phase for p in s.load.phases)
         lines.append(f"load rps/in flight ({phases}): {phase_load(s.load)}")
@@ -85,7 +96,7 @@ def render_junit(result: RunResult) -> str:
         tests=str(len(cases) + (1 if overall_reasons else 0)),
         failures=str(sum(kind == "failure" for _, kind in cases) + (1 if overall_reasons else 0)),
         errors=str(sum(kind == "error" for _, kind in cases)),
-        skipped="0",
+        skipped=str(sum(kind == "skipped" for _, kind in cases)),
         time=_seconds((result.finished_at or result.started_at) - result.started_at),
         timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(result.started_at)),
         hostname=socket.gethostname(),
@@ -99,6 +110,7 @@ def render_junit(result: RunResult) -> str:
         ("overall", fmt_score(result.overall)),
         ("verdict", verdict(result)),
         ("load", " · ".join(load_level(result)) or "—"),
+        *[("inconclusive", r) for r in (result.gate.inconclusive if result.gate else [])],
         *_claims_properties(result),
     ):
         ET.SubElement(props, "property", name=name, value=value)

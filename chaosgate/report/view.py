@@ -1,6 +1,6 @@
 """The numbers every report shows, computed once from a RunResult so HTML, JUnit, Markdown and the
-terminal agree: labels with their tone (n/a is never a score), the load level, and claims beside
-measurements."""
+terminal agree: labels with their tone (n/a is never a score, inconclusive is never a pass nor a
+failure), each scenario's row, the gate's reasons and the load level (claims: report/claims_table.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chaosgate.claims import DIMENSIONS as CLAIM_DIMENSIONS
-from chaosgate.claims import READINESS_TOLERANCE, measured_fail_behaviour
-from chaosgate.result import ClaimRecord, LoadRecord, RunResult, ScenarioResult, ScoreRecord
+from chaosgate.report.details import (
+    INCONCLUSIVE,
+    NA,
+    cascade_cell,
+    data_cell,
+    explain_reason,
+    fmt_isolation,
+    survive_cell,
+)
+from chaosgate.result import LoadRecord, RunResult, ScenarioResult, ScoreRecord
 from chaosgate.scoring import Label
-
-NA = "n/a"
 
 
 class Tone(StrEnum):
@@ -23,11 +28,18 @@ class Tone(StrEnum):
     WARN = "warn"
     BAD = "bad"
     NA = "na"  # not measured: neutral, neither good nor bad
+    VOID = "void"  # judged on a saturated machine: neither good nor bad, and said so
 
 
 # Isolation YES is what we want; a cascade or data loss YES is the failure itself.
-_WANTED_YES = {Label.YES: Tone.GOOD, Label.PARTIAL: Tone.WARN, Label.NO: Tone.BAD, Label.NA: Tone.NA}
-_FEARED_YES = {Label.YES: Tone.BAD, Label.PARTIAL: Tone.WARN, Label.NO: Tone.GOOD, Label.NA: Tone.NA}
+_WANTED_YES = {
+    Label.YES: Tone.GOOD,
+    Label.PARTIAL: Tone.WARN,
+    Label.NO: Tone.BAD,
+    Label.NA: Tone.NA,
+    Label.INCONCLUSIVE: Tone.VOID,
+}
+_FEARED_YES = {**_WANTED_YES, Label.YES: Tone.BAD, Label.NO: Tone.GOOD}
 
 
 def isolation_tone(label: Label) -> Tone:
@@ -65,15 +77,12 @@ def fmt_unit(value: float | None) -> str:
 
 
 def fmt_recovery(s: ScenarioResult) -> str:
+    """Seconds until every feature was back; `never` when the timeout ended first, and who was restarted."""
     if s.score is None:
         return "—"
-    return "never" if s.recovery_s is None else f"{s.recovery_s:.1f}s"
-
-
-def fmt_isolation(sc: ScoreRecord) -> str:
-    if sc.isolation is None or sc.isolation_label is Label.NA:
-        return NA
-    return f"{sc.isolation_label.value} {sc.isolation:.0%}"
+    if s.recovery_s is not None:
+        return f"{s.recovery_s:.1f}s"
+    return f"never (restarted {', '.join(s.restarted)})" if s.restarted else "never"
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,8 @@ class SummaryRow:
     status: str
     ok: bool
     isolation: str
-    cascades: str
-    data_loss: str
+    cascades: str  # the label, then what cascaded: `YES: auth.login, chat.history`
+    data_loss: str  # the label, then each writer's lost / acknowledged: `YES: chat.messages 12/40 lost`
     behaviour: str  # each broken feature's dominant outcome (shown, not scored)
     behaviour_mismatch: bool
     recovery: str
@@ -99,14 +108,38 @@ class SummaryRow:
     data_tone: Tone = Tone.NA
     behaviour_tone: Tone = Tone.NA
     load: str = "—"  # achieved rps / in flight per phase
+    survive: str = "—"  # must-survive features / broken features: what containment could measure
 
 
 def scenario_reasons(result: RunResult, name: str) -> list[str]:
-    """The gate's reasons that concern one scenario (the gate writes them as `name: reason`)."""
+    """The gate's reasons that concern one scenario (the gate writes them as `name: reason`), each with
+    the counts behind it (which writer lost how many, what cascaded)."""
     if result.gate is None:
         return []
     prefix = f"{name}: "
-    return [r.removeprefix(prefix) for r in result.gate.reasons if r.startswith(prefix)]
+    s = next((s for s in result.scenarios if s.name == name), None)
+    return [explain_reason(s, r.removeprefix(prefix)) for r in result.gate.reasons if r.startswith(prefix)]
+
+
+def gate_reasons(result: RunResult) -> list[str]:
+    """Every reason of the gate, in its order, a scenario's with the counts behind it."""
+    if result.gate is None:
+        return []
+    by_name = {s.name: s for s in result.scenarios}
+    explained = []
+    for reason in result.gate.reasons:
+        name, sep, rest = reason.partition(": ")
+        s = by_name.get(name) if sep else None
+        explained.append(f"{name}: {explain_reason(s, rest)}" if s is not None else reason)
+    return explained
+
+
+def scenario_inconclusive(result: RunResult, name: str) -> list[str]:
+    """What the gate could not stand on in one scenario (judged on a saturated machine)."""
+    if result.gate is None:
+        return []
+    prefix = f"{name}: "
+    return [r.removeprefix(prefix) for r in result.gate.inconclusive if r.startswith(prefix)]
 
 
 def run_reasons(result: RunResult) -> list[str]:
@@ -127,6 +160,7 @@ def summary_row(result: RunResult, s: ScenarioResult) -> SummaryRow:
             ok=False,
             isolation="—",
             cascades="—",
+            survive="—",
             data_loss="—",
             behaviour=f"{s.status}: {s.message}",
             behaviour_mismatch=False,
@@ -148,8 +182,9 @@ def summary_row(result: RunResult, s: ScenarioResult) -> SummaryRow:
         status=s.status,
         ok=True,
         isolation=fmt_isolation(sc),
-        cascades=sc.cascade_label.value,
-        data_loss=sc.data_label.value,
+        cascades=cascade_cell(sc),
+        data_loss=data_cell(s),
+        survive=survive_cell(sc),
         behaviour=behaviour or "—",
         behaviour_mismatch=mismatch,
         recovery=fmt_recovery(s),
@@ -180,22 +215,26 @@ class Component:
 
 
 def components(sc: ScoreRecord) -> list[Component]:
-    """Every dimension in components order; a None value is n/a and carries no weight."""
-    return [
-        Component(
-            name=name,
-            value=fmt_unit(value),
-            weight="not weighed" if value is None else f"×{sc.weights[name]:g}" if name in sc.weights else "",
-            tone=share_tone(value),
+    """Every dimension in components order; a None value is n/a (or inconclusive) and carries no weight."""
+    labels = {"isolation": sc.isolation_label, "cascade": sc.cascade_label, "data": sc.data_label}
+    shown = []
+    for name, value in sc.components.items():
+        void = value is None and labels.get(name) is Label.INCONCLUSIVE
+        weight = f"×{sc.weights[name]:g}" if name in sc.weights else ""
+        shown.append(
+            Component(
+                name=name,
+                value=INCONCLUSIVE if void else fmt_unit(value),
+                weight="not weighed" if value is None else weight,
+                tone=Tone.VOID if void else share_tone(value),
+            )
         )
-        for name, value in sc.components.items()
-    ]
+    return shown
 
 
 def verdict(result: RunResult) -> str:
-    if result.gate is None:
-        return "UNFINISHED"
-    return "PASS" if result.gate.passed else "FAIL"
+    """PASS, FAIL, INCONCLUSIVE (nothing failed, but a verdict stood on a saturated machine), UNFINISHED."""
+    return "UNFINISHED" if result.gate is None else result.gate.verdict
 
 
 # ---- load level -------------------------------------------------------------------------------
@@ -244,148 +283,3 @@ def load_level(result: RunResult) -> list[str]:
     if cpu is not None:
         parts.append(f"harness CPU {cpu:.0%} of the machine")
     return parts
-
-
-# ---- claims beside measurements -----------------------------------------------------------------
-
-
-class Agreement(StrEnum):
-    AGREES = "agrees"
-    DISAGREES = "disagrees"
-    NOT_MEASURED = "not measured"
-    NOT_CLAIMED = "not claimed"
-
-
-@dataclass(frozen=True)
-class ClaimCell:
-    claimed: str
-    measured: str
-    agreement: Agreement
-
-    @property
-    def text(self) -> str:
-        return f"claim {self.claimed}, measured {self.measured}: {self.agreement.value}"
-
-    @property
-    def tone(self) -> Tone:
-        return {Agreement.AGREES: Tone.GOOD, Agreement.DISAGREES: Tone.BAD}.get(self.agreement, Tone.NA)
-
-
-@dataclass(frozen=True)
-class ClaimRow:
-    scenario: str
-    name: str  # the report's name for it
-    cells: dict[str, ClaimCell]  # claims.DIMENSIONS -> cell
-
-    @property
-    def agreed(self) -> int:
-        return sum(c.agreement is Agreement.AGREES for c in self.cells.values())
-
-    @property
-    def compared(self) -> int:
-        return sum(c.agreement in (Agreement.AGREES, Agreement.DISAGREES) for c in self.cells.values())
-
-
-@dataclass(frozen=True)
-class ClaimsView:
-    source: str
-    rows: list[ClaimRow]
-    overall: ClaimCell  # the unweighted mean of the rows' readiness, claimed vs measured
-    overall_note: str
-    tolerance: float = READINESS_TOLERANCE  # readiness agrees within this many points
-
-    @property
-    def agreed(self) -> int:
-        return sum(r.agreed for r in self.rows)
-
-    @property
-    def compared(self) -> int:
-        return sum(r.compared for r in self.rows)
-
-
-CLAIM_HEADINGS = {
-    "isolation": "isolation",
-    "cascades": "cascades",
-    "data_loss": "data loss",
-    "fail_behaviour": "fail behaviour",
-    "readiness": "readiness",
-}
-
-
-def _measured(s: ScenarioResult, dimension: str) -> str:
-    sc = s.score
-    if sc is None:
-        return f"— ({s.status})"
-    if dimension == "isolation":
-        return sc.isolation_label.value
-    if dimension == "cascades":
-        return sc.cascade_label.value
-    if dimension == "data_loss":
-        return sc.data_label.value
-    if dimension == "fail_behaviour":
-        found = measured_fail_behaviour(sc)
-        return NA if found is None else found.value
-    return f"{sc.readiness:.1f}%"
-
-
-def _claimed(claim: ClaimRecord, dimension: str) -> str | None:
-    if dimension == "readiness":
-        return None if claim.readiness is None else f"{claim.readiness:g}%"
-    value: str | None = getattr(claim, dimension)
-    return value
-
-
-def claim_row(s: ScenarioResult, claim: ClaimRecord) -> ClaimRow:
-    cells = {}
-    for dimension in CLAIM_DIMENSIONS:
-        claimed = _claimed(claim, dimension)
-        if dimension in claim.agreement:
-            agreement = Agreement.AGREES if claim.agreement[dimension] else Agreement.DISAGREES
-        else:
-            agreement = Agreement.NOT_CLAIMED if claimed is None else Agreement.NOT_MEASURED
-        cells[dimension] = ClaimCell(claimed or "—", _measured(s, dimension), agreement)
-    return ClaimRow(scenario=s.name, name=claim.name, cells=cells)
-
-
-def _claimed_overall(
-    result: RunResult, claimed: list[tuple[ScenarioResult, ClaimRecord]]
-) -> tuple[ClaimCell, str]:
-    """The claimed rows' mean readiness beside the measured mean over the same scored scenarios.
-
-    A report's overall commonly counts its rows alike (3.6 of 6 scenarios = 60%); chaosgate's own
-    overall is weighted and spans every scenario of the run, so both are said.
-    """
-    stated = [(s, c.readiness) for s, c in claimed if c.readiness is not None]
-    pairs = [(claim, s.score.readiness) for s, claim in stated if s.score is not None]
-    run_overall = fmt_score(result.overall) + ("%" if result.overall is not None else "")
-    tail = f"the run's own overall (weighted, all {len(result.scenarios)} scenarios) is {run_overall}"
-    if not stated:
-        return ClaimCell("—", run_overall, Agreement.NOT_CLAIMED), tail
-    if not pairs:
-        claim_mean = sum(r for _, r in stated) / len(stated)
-        return ClaimCell(f"{claim_mean:.1f}%", "—", Agreement.NOT_MEASURED), tail
-    claim_mean = sum(c for c, _ in pairs) / len(pairs)
-    measured_mean = sum(m for _, m in pairs) / len(pairs)
-    close = abs(claim_mean - measured_mean) <= READINESS_TOLERANCE
-    cell = ClaimCell(
-        f"{claim_mean:.1f}%",
-        f"{measured_mean:.1f}%",
-        Agreement.AGREES if close else Agreement.DISAGREES,
-    )
-    over = (
-        f"the {len(pairs)} claimed scenarios"
-        if len(pairs) == len(stated)
-        else f"the {len(pairs)} of {len(stated)} claimed scenarios that have a score"
-    )
-    return cell, f"unweighted mean over {over}; {tail}"
-
-
-def claims_view(result: RunResult) -> ClaimsView | None:
-    """The claims table, when the run carries claims (the harness adds them on a profile they describe)."""
-    claimed = [(s, s.claim) for s in result.scenarios if s.claim is not None]
-    if not claimed:
-        return None
-    rows = [claim_row(s, c) for s, c in claimed]
-    overall, note = _claimed_overall(result, claimed)
-    source = result.claims_source or claimed[0][1].source
-    return ClaimsView(source=source, rows=rows, overall=overall, overall_note=note)

@@ -346,6 +346,13 @@ class Recovery(Strict):
             raise ValueError("recovery.target must not exceed recovery.timeout")
         return self
 
+    def timeout_at(self, time_scale: float) -> float:
+        """The timeout, shortened with the time scale like the fault (a smoke run waits less for what
+        never comes back), never below twice the target plus 5 s."""
+        if time_scale >= 1.0:
+            return self.timeout
+        return min(self.timeout, max(self.timeout * time_scale, 2 * self.target + 5.0))
+
 
 class Scenario(Strict):
     name: str = Field(..., pattern=SLUG, max_length=64)  # also the stem of its report files

@@ -321,6 +321,11 @@ class ComposeStack:
         upstream = compose.upstream_for(name, store)
         return images.local_store(store, upstream.port, upstream.data_dir).backend
 
+    def restart(self, services: list[str]) -> list[str]:
+        """RunningStack.restart: a container is restarted by its `restart:` policy or by hand; the
+        harness leaves them as they are."""
+        return []
+
     def fault_environment(self) -> FaultEnvironment:
         """Injectors reach the published ports and this project's containers through the engine."""
         return FaultEnvironment(

@@ -439,6 +439,15 @@ class LocalStack:
             self._stop_services([name])
             self._start_services([name])
 
+    def restart(self, services: list[str]) -> list[str]:
+        """RunningStack.restart: each named service of this stack, stopped and started again."""
+        chosen = [name for name in services if name in self.services]
+        with self.table.locked():
+            self.table.reload()
+            self._stop_services(chosen)
+            self._start_services(chosen)
+        return chosen
+
     def start_service(self, name: str) -> None:
         """Start a service that is not running (after `kill_service`), without touching the others."""
         self._require_service(name)

@@ -58,6 +58,10 @@ class RemoteStack:
             out[role] = f"{role} at {where} (not started by chaosgate)"
         return out
 
+    def restart(self, services: list[str]) -> list[str]:
+        """RunningStack.restart: a stack on another host is not the harness's to restart."""
+        return []
+
     def fault_environment(self) -> FaultEnvironment:
         """Injectors reach this stack's addresses (and its Docker engine); no process is ours to signal."""
         return FaultEnvironment(

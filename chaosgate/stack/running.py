@@ -31,6 +31,11 @@ class RunningStack(Protocol):
         """What stands in each store's role (role -> a few words), for reports."""
         ...
 
+    def restart(self, services: list[str]) -> list[str]:
+        """Restart these services where this stack can (to end a failure that outlived its fault),
+        giving back the ones restarted; a stack the harness cannot restart gives back []."""
+        ...
+
     def fault_environment(self) -> FaultEnvironment:
         """What injectors may touch on this stack: its addresses, and its processes where this
         machine runs them."""

@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
             "sql": chat.sql.ping,
             "message_store": chat.messages.ready,
             "redis": chat.redis.ping,
+            "pubsub": chat.hub.ready,  # the hub's reader ended for good (PUBSUB_RECONNECT off)
         },
         lifespan=lifespan_of(chat),
         metrics=metrics,

@@ -437,9 +437,15 @@ class CassandraMessageStore:
     # -- MessageStore --
 
     async def append(
-        self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
+        self,
+        conversation_id: uuid.UUID,
+        sender_id: str,
+        body: str,
+        idempotency_key: str,
+        *,
+        message_id: uuid.UUID | None = None,
     ) -> Appended:
-        message_id = new_message_id()
+        message_id = new_message_id() if message_id is None else message_id
         claim = await self._run(self.cql.claim(conversation_id, idempotency_key, message_id))
         claimed: uuid.UUID = message_id
         if claim and not claim[0].get("[applied]", True):

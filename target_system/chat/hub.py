@@ -6,8 +6,13 @@ conversations). A message published by any process reaches every process that ha
 connected; each dispatches it to its local sockets without awaiting them (a socket's `deliver`
 only enqueues), so one slow consumer never holds up the others.
 
-When Redis goes away the reader reconnects with backoff and subscribes everything again;
-sockets stay open meanwhile (clients can use the polling endpoint to catch up).
+When Redis goes away, PUBSUB_RECONNECT decides what the reader does. On, it reconnects with backoff
+and subscribes everything again; sockets stay open meanwhile (clients can use the polling endpoint to
+catch up). Off, it behaves as the chaos readiness analysis found the unfixed hub ("Chat Pub/Sub
+FAIL-CLOSED: subscription fails"): the reader subscribes once, and when its connection is lost it logs
+once and ends. Nothing starts it again, so after Redis is back every send is published and nobody in this
+process receives it, until the service restarts. `chat_pubsub_reader_dead` says so, and `ready` lets a
+dependency-aware /health/ready report it (liveness stays trivial: the process itself is fine).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from chaosgate.target_system.common.metrics import ServiceMetrics
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +47,10 @@ def user_channel(user_id: str) -> str:
     return f"{USER_CHANNEL_PREFIX}{user_id}"
 
 
+class PubSubReaderDead(RuntimeError):
+    """The reader ended for good (PUBSUB_RECONNECT off): this process receives no pub/sub message."""
+
+
 class LocalSocket(Protocol):
     """A WebSocket of this process as the hub sees it."""
 
@@ -54,9 +65,20 @@ class LocalSocket(Protocol):
 class Hub:
     """Subscriptions with reference counts, one reader task, dispatch to local sockets."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(
+        self, redis: Redis, *, reconnect: bool = True, metrics: ServiceMetrics | None = None
+    ) -> None:
         # The client's pool lends the hub one dedicated connection for pub/sub; its owner closes it.
         self._redis = redis
+        self._reconnect = reconnect  # PUBSUB_RECONNECT
+        service = metrics or ServiceMetrics("chat")  # a registry of its own where nobody scrapes it
+        self._lost = service.counter(
+            "chat_pubsub_connection_lost_total", "Times the hub's pub/sub connection to Redis was lost"
+        ).labels(service=service.service)
+        self._dead = service.gauge(
+            "chat_pubsub_reader_dead", "1 once the hub's pub/sub reader ended for good (PUBSUB_RECONNECT off)"
+        ).labels(service=service.service)
+        self.dead = False
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._refcount: dict[str, int] = {}
@@ -153,20 +175,42 @@ class Hub:
             try:
                 await self._connect()
                 attempt = 0
-                while True:
-                    assert self._pubsub is not None
-                    message = await self._pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self.dispatch(message)
+                await self._read_until_lost()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.connected.clear()
+                self._lost.inc()
+                await self._drop_pubsub()
+                if not self._reconnect:
+                    self._give_up(exc)
+                    return
                 delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
                 attempt += 1
                 _log.warning("pub/sub connection lost (%r); reconnecting in %.2fs", exc, delay)
-                await self._drop_pubsub()
                 await asyncio.sleep(delay)
+
+    async def _read_until_lost(self) -> None:
+        while True:
+            assert self._pubsub is not None
+            message = await self._pubsub.get_message(timeout=1.0)
+            if message is not None:
+                self.dispatch(message)
+
+    def _give_up(self, exc: Exception) -> None:
+        """PUBSUB_RECONNECT off: the unfixed reader's end. Subscriptions stay recorded, never made again."""
+        self.dead = True
+        self._dead.set(1)
+        _log.error(
+            "pub/sub reader ended (%r); WebSockets of this process get no message until it restarts "
+            "(PUBSUB_RECONNECT off)",
+            exc,
+        )
+
+    async def ready(self) -> None:
+        """A readiness check: raises once the reader has ended for good (a reconnecting one is not dead)."""
+        if self.dead:
+            raise PubSubReaderDead("pub/sub reader ended; restart the service to subscribe again")
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub()

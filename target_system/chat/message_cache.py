@@ -157,11 +157,19 @@ class GuardedMessageStore:
             _log.debug("abandoned message-store call failed: %r", task.exception())
 
     async def append(
-        self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
+        self,
+        conversation_id: uuid.UUID,
+        sender_id: str,
+        body: str,
+        idempotency_key: str,
+        *,
+        message_id: uuid.UUID | None = None,
     ) -> Appended:
         try:
             appended = await self._call(
-                lambda: self._store.append(conversation_id, sender_id, body, idempotency_key)
+                lambda: self._store.append(
+                    conversation_id, sender_id, body, idempotency_key, message_id=message_id
+                )
             )
         except TimeoutError as exc:
             # A write cannot be served from cache: refuse cleanly so the client retries with its key.

@@ -56,8 +56,17 @@ class MessageStore(Protocol):
     """Where messages live. Every method may raise on a store failure; callers decide how to degrade."""
 
     async def append(
-        self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
-    ) -> Appended: ...
+        self,
+        conversation_id: uuid.UUID,
+        sender_id: str,
+        body: str,
+        idempotency_key: str,
+        *,
+        message_id: uuid.UUID | None = None,
+    ) -> Appended:
+        """Store a message under `message_id` (a fresh one when None: a write-behind brings the id it
+        already answered with); a retry of the same idempotency key gets the stored message back."""
+        ...
 
     async def history(
         self, conversation_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
@@ -94,9 +103,15 @@ class PostgresMessageStore:
             await self._db.execute(statement)
 
     async def append(
-        self, conversation_id: uuid.UUID, sender_id: str, body: str, idempotency_key: str
+        self,
+        conversation_id: uuid.UUID,
+        sender_id: str,
+        body: str,
+        idempotency_key: str,
+        *,
+        message_id: uuid.UUID | None = None,
     ) -> Appended:
-        message_id = new_message_id()
+        message_id = new_message_id() if message_id is None else message_id
         # One round trip in the common case: the insert returns the row, or nothing on a retry.
         row = await self._db.fetchrow(
             f"INSERT INTO messages_by_conversation ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) "

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from prometheus_client import Counter, Gauge
 
 from chaosgate.target_system.common.metrics import ServiceMetrics
+
+
+class DropReason(StrEnum):
+    """Why the write-behind gave up on an acknowledged message (the `reason` label)."""
+
+    QUEUE_FULL = "queue_full"
+    STORE_FAILED = "store_failed"
+    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +31,17 @@ class ChatMetrics:
     ws_connections: Gauge
     ws_rejected: Counter
     ws_dropped: Counter
+    persist_queued: Gauge
+    persist_dropped: Mapping[DropReason, Counter]
 
     @classmethod
     def create(cls, service: ServiceMetrics) -> ChatMetrics:
         name = service.service
+        dropped = service.counter(
+            "chat_message_persist_dropped_total",
+            "Acknowledged messages the write-behind never stored (PERSIST_FIRST off)",
+            ("service", "reason"),
+        )
 
         def counter(metric: str, doc: str) -> Counter:
             return service.counter(metric, doc).labels(service=name)
@@ -52,4 +69,8 @@ class ChatMetrics:
             ws_dropped=counter(
                 "ws_slow_consumer_drops_total", "WebSockets closed because their send queue overflowed"
             ),
+            persist_queued=service.gauge(
+                "chat_message_persist_queue", "Acknowledged messages waiting for the write-behind"
+            ).labels(service=name),
+            persist_dropped={reason: dropped.labels(service=name, reason=reason) for reason in DropReason},
         )

@@ -96,10 +96,9 @@ def build_router(chat: ChatService) -> APIRouter:
             raise TooLarge(f"message body exceeds {MAX_BODY_CHARS} characters", code="message_too_large")
         cid = _conversation_id(conversation_id)
         await chat.conversations.require_member(cid, user.user_id)
-        appended = await chat.messages.append(cid, user.user_id, body.body, body.idempotency_key)
-        if appended.created:
-            chat.metrics.messages.inc()
-        elif appended.message.sender_id != user.user_id:
+        # PERSIST_FIRST: stored by now; off: only queued for the write-behind, broadcast and answered anyway.
+        appended = await chat.sender.accept(cid, user.user_id, body.body, body.idempotency_key)
+        if not appended.created and appended.message.sender_id != user.user_id:
             raise BadRequest("idempotency key already used by another sender", code="idempotency_key_reused")
         # A retry publishes again: if the first attempt stored but failed to publish, this delivers it.
         message_json = compact_json(appended.message.to_json())

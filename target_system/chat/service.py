@@ -15,6 +15,7 @@ from chaosgate.target_system.chat.metrics import ChatMetrics
 from chaosgate.target_system.chat.polls import Polls
 from chaosgate.target_system.chat.presence import Presence
 from chaosgate.target_system.chat.schema import CHAT_SCHEMA
+from chaosgate.target_system.chat.sending import MessageSender, WriteBehind
 from chaosgate.target_system.chat.tunables import ChatTunables
 from chaosgate.target_system.common.metrics import ServiceMetrics
 from chaosgate.target_system.common.redis import ResilientRedis
@@ -34,6 +35,7 @@ class ChatPolicy:
     """What the switches mean for chat, resolved once."""
 
     polling_fallback: bool  # a send with pub/sub down still succeeds (degraded)
+    persist_first: bool  # a send is stored before it is acknowledged or broadcast (off: written behind)
     presence_fail_open: bool
     ws_cap: int | None  # None: no cap
     send_queue_limit: int  # 0: unbounded
@@ -46,6 +48,7 @@ class ChatPolicy:
         legacy = settings.tunables
         return cls(
             polling_fallback=on(Switch.POLLING_FALLBACK),
+            persist_first=on(Switch.PERSIST_FIRST),
             presence_fail_open=on(Switch.PRESENCE_FAIL_OPEN),
             ws_cap=tunables.ws_cap if on(Switch.WS_CAP) else legacy.legacy_ws_cap,
             send_queue_limit=tunables.send_queue_limit if on(Switch.WS_CAP) else legacy.legacy_ws_buffer,
@@ -110,6 +113,7 @@ class ChatService:
     revocation_feed: RevocationFeed
     conversations: Conversations
     messages: GuardedMessageStore
+    sender: MessageSender
     polls: Polls
     presence: Presence
     fanout: Fanout
@@ -137,6 +141,16 @@ class ChatService:
         redis = ResilientRedis(settings, service_metrics)
         auth = Authenticator(settings, redis, service_metrics)
         auth.codec = CachingTokenCodec(settings)
+        messages = GuardedMessageStore(
+            backend.store, policy=message_store_policy(settings), cache=RecentMessages(), metrics=metrics
+        )
+        write_behind = (
+            None
+            if policy.persist_first
+            else WriteBehind(
+                messages, metrics, queue_limit=tunables.persist_queue, writers=tunables.persist_writers
+            )
+        )
         return cls(
             settings=settings,
             policy=policy,
@@ -147,16 +161,14 @@ class ChatService:
             auth=auth,
             revocation_feed=RevocationFeed(settings, auth.revocations, service_metrics),
             conversations=Conversations(sql, MembershipCache()),
-            messages=GuardedMessageStore(
-                backend.store,
-                policy=message_store_policy(settings),
-                cache=RecentMessages(),
-                metrics=metrics,
-            ),
+            messages=messages,
+            sender=MessageSender(messages, metrics, write_behind),
             polls=Polls(sql),
             presence=Presence(redis, fail_open=policy.presence_fail_open, ttl=tunables.presence_ttl),
             fanout=Fanout(redis),
-            hub=Hub(redis.client),
+            hub=Hub(
+                redis.client, reconnect=settings.switches.on(Switch.PUBSUB_RECONNECT), metrics=service_metrics
+            ),
             gate=SocketGate(policy.ws_cap),
             user_sockets=UserSocketCap(settings.tunables.ws_user_cap),
         )
@@ -164,6 +176,8 @@ class ChatService:
     async def start(self) -> None:
         await self.sql.migrate(CHAT_SCHEMA)
         await self.message_backend.start()
+        if self.sender.write_behind is not None:
+            await self.sender.write_behind.start()
         await self.hub.start()
         await self.revocation_feed.start()
 
@@ -171,5 +185,7 @@ class ChatService:
         await self.revocation_feed.stop()
         await self.hub.stop()
         await self.redis.close()
+        if self.sender.write_behind is not None:
+            await self.sender.write_behind.stop()  # before the store it writes to closes
         await self.message_backend.close()
         await self.sql.close()

@@ -6,6 +6,9 @@
 |                |           | or scenario can saturate chat without the gateway refusing first |
 | SC_CHAT_SEND_QUEUE | 256 | messages queued for one slow socket before it is dropped (WS_CAP) |
 | SC_CHAT_PRESENCE_TTL | 60 | seconds a heartbeat keeps a user online |
+| SC_CHAT_PERSIST_QUEUE | 1000 | acknowledged messages waiting to be stored before new ones are dropped
+|                       |      | (PERSIST_FIRST off; the unfixed code's channel size, as its hub's) |
+| SC_CHAT_PERSIST_WRITERS | 10 | write-behind tasks storing them (one per pooled store connection) |
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class ChatTunables:
     ws_cap: int
     send_queue_limit: int = 256
     presence_ttl: int = 60
+    persist_queue: int = 1000
+    persist_writers: int = 10
 
     @classmethod
     def from_env(cls, settings: Settings, environ: Mapping[str, str]) -> ChatTunables:
@@ -41,4 +46,6 @@ class ChatTunables:
             ws_cap=_int(environ, "SC_CHAT_WS_CAP", settings.tunables.ws_cap),
             send_queue_limit=_int(environ, "SC_CHAT_SEND_QUEUE", 256),
             presence_ttl=_int(environ, "SC_CHAT_PRESENCE_TTL", 60),
+            persist_queue=_int(environ, "SC_CHAT_PERSIST_QUEUE", 1000),
+            persist_writers=_int(environ, "SC_CHAT_PERSIST_WRITERS", 10),
         )

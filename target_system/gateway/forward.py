@@ -1,4 +1,4 @@
-"""Forwarding HTTP requests to a backend over one pooled keep-alive client, behind breaker and timeouts.
+"""Forwarding HTTP requests to a backend over pooled keep-alive clients, behind breaker and timeouts.
 
 The client is aiohttp's: measured on this stack, httpx's connection pool costs far more CPU per request
 (its pool scans every connection on every request), which capped the gateway well below the target.
@@ -10,13 +10,26 @@ The client is aiohttp's: measured on this stack, httpx's connection pool costs f
   failures; while open the gateway answers 503 `circuit_open` without calling the backend. A 4xx is
   the client's fault and counts as a success (the backend answered): malformed requests, however many,
   never open a breaker for everyone else; the services answer every malformed input with a 4xx.
+  A backend's own 503 is no verdict either way: the backend is alive and refusing cleanly for one of
+  its dependencies (auth's SQL pool full), and opening its breaker would refuse its routes that need
+  no such dependency (a refresh, which lives in Redis): measured in cockroach-slow, where counting it
+  turned auth.refresh into collateral damage.
 - A backend that cannot be reached answers 503 `backend_unavailable` (a clean refusal) with the
   breaker fix; without it, a reverse proxy's plain 502 `bad_gateway`, as the reports found.
-- The connection pool is the same in every profile and has no connection cap (`limit=0`), as the
-  reports' gateway had: Go's `httputil.ReverseProxy` on `http.DefaultTransport` (MaxConnsPerHost 0,
-  unlimited). aiohttp's own default (`limit=100`, shared by every backend) would let one slow backend
-  take all 100 connections and queue the requests of the others, a cross-backend cascade that neither
-  the reports' gateway nor any fix has.
+- GATEWAY_BULKHEADS (`pools.py`) off: every backend's calls share ONE pool of 100 connections,
+  first come first served: httpx's default pool (`Limits(max_connections=100)`, idle connections
+  included), the cap a Python gateway gets when nobody chooses one (aiohttp's `TCPConnector()` has
+  the same 100 but counts only busy connections; `pools.py` says why that is not enough).
+  A backend that answers slowly (storage waiting on a slow object store, with no proxy timeout to
+  let go) keeps its connections; under load it takes all 100, and every other backend's
+  calls (logins, chat, calls) wait behind it though they never touch the slow store: a cascade
+  through a shared bounded resource. On: one pool of 100 per backend (a bulkhead), so a slow backend
+  queues only its own calls; with PROXY_TIMEOUTS on, the wait for a connection counts against the
+  timeout like a slow answer.
+  The reports' gateway is Go's `httputil.ReverseProxy` on `http.DefaultTransport`, whose
+  `MaxConnsPerHost` is 0 (unlimited): the seeds state no shared cap. The shared pool is a realistic
+  library default, chosen to show a cascade through a shared resource, not something the reports found.
+- `gateway_backend_in_flight{backend}` gauges the calls waiting on each backend (or on its pool).
 
 Methods, raw paths, headers (less hop-by-hop ones) and bodies pass through unchanged, both ways.
 """
@@ -36,6 +49,7 @@ from yarl import URL
 from chaosgate.target_system.common.errors import BadGateway, GatewayTimeout, Unavailable
 from chaosgate.target_system.common.metrics import ServiceMetrics
 from chaosgate.target_system.gateway.breaker import CircuitBreaker
+from chaosgate.target_system.gateway.pools import ConnectionPools
 from chaosgate.target_system.gateway.routes import Backend
 from chaosgate.target_system.settings import Settings
 from chaosgate.target_system.switches import Switch
@@ -83,7 +97,7 @@ class BackendUnreachable(BadGateway):
 
 
 class Forwarder:
-    """Sends requests to backends; owns the pooled HTTP client and the breakers."""
+    """Sends requests to backends; owns the pooled HTTP clients and the breakers."""
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics, backends: Mapping[str, Backend]) -> None:
         tun = settings.tunables
@@ -111,29 +125,22 @@ class Forwarder:
             "Backend calls that could not connect",
             ("service", "backend"),
         )
+        self._in_flight = metrics.gauge(
+            "gateway_backend_in_flight",
+            "Backend calls started and not yet answered (waiting for a connection included)",
+            ("service", "backend"),
+        )
         self._service = metrics.service
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        """Open the pooled client (in the app's lifespan, so it lives on the server's loop)."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0, use_dns_cache=True),
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,  # bodies pass through as sent, content-encoding and all
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        self.pools = ConnectionPools(
+            backends, metrics, bulkheads=settings.switches.on(Switch.GATEWAY_BULKHEADS)
         )
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    async def start(self) -> None:
+        """Open the pools (in the app's lifespan, so they live on the server's loop)."""
+        await self.pools.start()
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("Forwarder.start() was not awaited (the app's lifespan did not run)")
-        return self._session
+    async def close(self) -> None:
+        await self.pools.close()
 
     async def forward(self, backend: Backend, request: Request) -> Response:
         """The backend's answer to `request`, or a JSON error (503/504)."""
@@ -143,7 +150,8 @@ class Forwarder:
         healthy: bool | None = None
         try:
             response = await self._send(backend, request)
-            healthy = response.status_code < 500
+            if response.status_code != 503:  # a clean refusal of its own: no verdict (see above)
+                healthy = response.status_code < 500
             return response
         except (GatewayTimeout, BackendUnavailable, BackendUnreachable):
             healthy = False
@@ -168,11 +176,14 @@ class Forwarder:
             headers.append(("x-forwarded-for", request.client.host))
         query = request.scope.get("query_string", b"")
         url = backend.base_url + raw_path(request.scope) + ("?" + query.decode("latin-1") if query else "")
+        in_flight = self._in_flight.labels(self._service, backend.name)
+        in_flight.inc()
         try:
+            # The bound covers the wait for a pooled connection too: a queued call times out like a slow one.
             if self.timeout is None:
-                return await self._exchange(request.method, url, headers, body)
+                return await self._exchange(backend, request.method, url, headers, body)
             async with asyncio.timeout(self.timeout):
-                return await self._exchange(request.method, url, headers, body)
+                return await self._exchange(backend, request.method, url, headers, body)
         except TimeoutError as exc:
             self._timeouts.labels(self._service, backend.name).inc()
             raise GatewayTimeout(
@@ -181,11 +192,18 @@ class Forwarder:
         except aiohttp.ClientError as exc:
             self._unreachable.labels(self._service, backend.name).inc()
             raise self._refusal(f"backend {backend.name!r}: {type(exc).__name__}") from exc
+        finally:
+            in_flight.dec()
 
-    async def _exchange(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> Response:
-        async with self.session.request(
-            method, URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
-        ) as answer:
+    async def _exchange(
+        self, backend: Backend, method: str, url: str, headers: list[tuple[str, str]], body: bytes
+    ) -> Response:
+        async with (
+            self.pools.session(backend.name) as session,
+            session.request(
+                method, URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
+            ) as answer,
+        ):
             content = await answer.read()
             response = Response(content=content, status_code=answer.status)
             response.raw_headers = [
@@ -196,6 +214,9 @@ class Forwarder:
 
     async def backend_live(self, backend: Backend) -> None:
         """Ready check: the backend's `/health/live` answers 200 (bounded by the health check timeout)."""
-        async with self.session.get(backend.base_url + "/health/live") as answer:
+        async with (
+            self.pools.session(backend.name) as session,
+            session.get(backend.base_url + "/health/live") as answer,
+        ):
             if answer.status != 200:
                 raise RuntimeError(f"{backend.name} /health/live answered {answer.status}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,8 @@ from chaosgate.target_system.push.devices import DeviceRegistry
 from chaosgate.target_system.push.events import chat_messages
 from chaosgate.target_system.push.members import ConversationMembers
 from chaosgate.target_system.push.metrics import PushMetrics
-from chaosgate.target_system.push.notifier import Notifier
+from chaosgate.target_system.push.notifier import Notifier, retire_token
+from chaosgate.target_system.push.outbox import Outbox, OutboxTable
 from chaosgate.target_system.push.provider import ProviderClient
 from chaosgate.target_system.push.routes import build_router
 from chaosgate.target_system.push.tunables import PushTunables
@@ -43,12 +45,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     provider = ProviderClient(
         settings.push_provider_url, tunables, hardened=settings.switches.on(Switch.PUSH_TIMEOUTS)
     )
+    push_metrics = PushMetrics.create(metrics)
+    outbox = (
+        Outbox(
+            OutboxTable(sql),
+            provider,
+            push_metrics,
+            tunables,
+            retire=functools.partial(retire_token, devices, push_metrics),
+        )
+        if settings.switches.on(Switch.PUSH_OUTBOX)
+        else None
+    )
     notifier = Notifier(
         devices,
         ConversationMembers(sql),
         provider,
-        PushMetrics.create(metrics),
+        push_metrics,
         concurrency=tunables.push_concurrency,
+        outbox=outbox,
     )
 
     authenticator = Authenticator(settings, redis, metrics)
@@ -56,21 +71,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        listener = asyncio.create_task(notifier.run(chat_messages(redis.client)))
+        tasks = [asyncio.create_task(notifier.run(chat_messages(redis.client)))]
+        if outbox is not None:  # kept notifications of an earlier run are sent too
+            tasks.append(asyncio.create_task(outbox.run()))
         await feed.start()
         try:
             yield
         finally:
             await feed.stop()
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await provider.close()
             await sql.close()
             await redis.close()
 
-    # Devices live in Redis: it is the one hard dependency. SQL (chat's members) only serves the
-    # asynchronous notifications, so it degrades readiness; the provider is not checked at all.
+    # Devices live in Redis: it is the one hard dependency. SQL (chat's members, and the outbox under
+    # PUSH_OUTBOX) only serves the asynchronous notifications, so it degrades readiness; the provider
+    # is not checked at all.
     app = create_service_app(
         settings,
         name=SERVICE,

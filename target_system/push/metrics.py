@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from chaosgate.target_system.common.metrics import ServiceMetrics
 
@@ -16,6 +16,10 @@ class PushMetrics:
     failed: Counter  # {reason}: timeout, unavailable, rate_limited, unreachable, rejected, lookup
     deactivated: Counter
     retries: Counter
+    outbox_depth: Gauge  # notifications kept, waiting for the provider (PUSH_OUTBOX)
+    outbox_kept: Counter
+    outbox_sent: Counter  # kept notifications the provider finally accepted
+    outbox_dropped: Counter  # {reason}: see `DropReason` (outbox.py)
 
     @classmethod
     def create(cls, metrics: ServiceMetrics) -> PushMetrics:
@@ -33,4 +37,16 @@ class PushMetrics:
                 "push_tokens_deactivated_total", "Device tokens deactivated after the provider said invalid"
             ),
             retries=metrics.counter("push_provider_retries_total", "Provider calls retried (PUSH_TIMEOUTS)"),
+            outbox_depth=metrics.gauge("push_outbox_depth", "Notifications kept in the outbox (PUSH_OUTBOX)"),
+            outbox_kept=metrics.counter(
+                "push_outbox_kept_total", "Notifications the provider refused, kept in the outbox"
+            ),
+            outbox_sent=metrics.counter(
+                "push_outbox_sent_after_retry_total", "Kept notifications the provider accepted later"
+            ),
+            outbox_dropped=metrics.counter(
+                "push_outbox_dropped_total",
+                "Refused notifications given up, by reason (no_outbox: PUSH_OUTBOX off)",
+                ("service", "reason"),
+            ),
         )

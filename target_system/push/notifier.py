@@ -7,6 +7,10 @@ flight are bounded by `push_concurrency`.
 
 The FCM `data` of every notification carries `message_id`, `conversation_id`, `sender_id` and
 `idempotency_key`, so the harness can match what the provider received to the chat messages it sent.
+
+A notification the provider refuses (5xx, 429, a timeout, no connection) is logged and dropped, as
+the reports found it, unless PUSH_OUTBOX gives the notifier an outbox: then it is kept and sent once
+the provider answers again (outbox.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from chaosgate.target_system.push.devices import Device, DeviceRegistry
 from chaosgate.target_system.push.events import ChatMessage
 from chaosgate.target_system.push.members import ConversationMembers
 from chaosgate.target_system.push.metrics import PushMetrics
+from chaosgate.target_system.push.outbox import DropReason, Outbox
 from chaosgate.target_system.push.provider import ProviderClient, SendOutcome
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,15 @@ def notification_of(message: ChatMessage) -> tuple[dict[str, str], dict[str, str
     return notification, data
 
 
+async def retire_token(devices: DeviceRegistry, metrics: PushMetrics, token: str) -> None:
+    """Deactivate a token the provider called unregistered (a Redis error leaves it for next time)."""
+    try:
+        if await devices.deactivate(token):
+            metrics.deactivated.labels(metrics.service).inc()
+    except Exception as exc:
+        log.warning("could not deactivate an invalid token: %s", exc)
+
+
 class Notifier:
     """Turns chat messages into provider calls; never raises out of a notification."""
 
@@ -50,8 +64,10 @@ class Notifier:
         metrics: PushMetrics,
         *,
         concurrency: int,
+        outbox: Outbox | None = None,
     ) -> None:
         self._devices = devices
+        self._outbox = outbox
         self._members = members
         self._provider = provider
         self._metrics = metrics
@@ -87,13 +103,16 @@ class Notifier:
         async with self._slots:
             result = await self._provider.send(device.token, notification, data, on_retry=retries.inc)
         if result.outcome is SendOutcome.DELIVERED:
+            if self._outbox is not None:
+                self._outbox.provider_answered()
             return
         self._metrics.failed.labels(service, result.outcome.value).inc()
-        if result.outcome is not SendOutcome.UNREGISTERED:
+        if result.outcome is SendOutcome.UNREGISTERED:
+            await retire_token(self._devices, self._metrics, device.token)
+        elif not result.refused:  # refused for good (a bad request): sending it again would not help
+            log.info("notification to a %s device rejected: %s", device.platform, result.detail)
+        elif self._outbox is not None:
+            await self._outbox.keep(device.token, notification, data, result)
+        else:  # the reports' "logs error, continues": the notification is gone
+            self._metrics.outbox_dropped.labels(service, DropReason.NO_OUTBOX.value).inc()
             log.info("notification to a %s device failed: %s", device.platform, result.detail)
-            return
-        try:
-            if await self._devices.deactivate(device.token):
-                self._metrics.deactivated.labels(service).inc()
-        except Exception as exc:
-            log.warning("could not deactivate an invalid token: %s", exc)

@@ -35,12 +35,24 @@ class SendOutcome(StrEnum):
     REJECTED = "rejected"  # any other 4xx (bad request, bad key)
 
 
+# The provider's trouble, not the notification's: the same send can succeed once the provider is back.
+REFUSALS = frozenset(
+    {SendOutcome.TIMEOUT, SendOutcome.UNAVAILABLE, SendOutcome.RATE_LIMITED, SendOutcome.UNREACHABLE}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     outcome: SendOutcome
     attempts: int
     name: str | None = None
     detail: str = ""
+    retry_after: float | None = None  # what the provider's Retry-After asked, in seconds
+
+    @property
+    def refused(self) -> bool:
+        """The provider did not take it, for a reason that passes: worth sending again later."""
+        return self.outcome in REFUSALS
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -89,12 +101,15 @@ class ProviderClient:
         data: dict[str, str],
         *,
         on_retry: Callable[[], None] | None = None,
+        retry: bool = True,
     ) -> SendResult:
+        """The provider's answer, after PUSH_TIMEOUTS' retries unless `retry` is False (one attempt)."""
         body = {"message": {"token": token, "notification": notification, "data": data}}
         result = SendResult(SendOutcome.UNREACHABLE, 0)
-        for attempt in range(1, self._attempts + 1):
+        attempts = self._attempts if retry else 1
+        for attempt in range(1, attempts + 1):
             result, wait = await self._attempt(body, attempt)
-            if wait is None or attempt == self._attempts:
+            if wait is None or attempt == attempts:
                 return result
             if on_retry is not None:
                 on_retry()
@@ -122,8 +137,10 @@ class ProviderClient:
             outcome = SendOutcome.RATE_LIMITED if response.status_code == 429 else SendOutcome.UNAVAILABLE
             asked = _retry_after(response)
             if asked is not None and asked > self._retry_after_cap:
-                return SendResult(outcome, attempt, detail=f"{detail}, retry after {asked}s"), None
-            return SendResult(outcome, attempt, detail=detail), backoff if asked is None else asked
+                detail = f"{detail}, retry after {asked}s"
+                return SendResult(outcome, attempt, detail=detail, retry_after=asked), None
+            wait = backoff if asked is None else asked
+            return SendResult(outcome, attempt, detail=detail, retry_after=asked), wait
         if response.status_code >= 500:
             return SendResult(SendOutcome.UNAVAILABLE, attempt, detail=detail), backoff
         return SendResult(SendOutcome.REJECTED, attempt, detail=detail), None

@@ -62,7 +62,7 @@ def test_a_run_against_a_remote_stack_starts_nothing_and_rolls_back_its_faults(
     out = tmp_path / "reports"
     done = chaosgate(
         "run", "redis-flaky", "push-outage", "--config", str(config), "--out", str(out),
-        "--time-scale", "0.2",
+        "--time-scale", "0.2", "--capacity", "200",  # no calibration: the run's mechanics are the point
         "--min-score", "0",  # the run's mechanics, not its score (push-outage loses notifications by design)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

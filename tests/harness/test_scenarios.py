@@ -1,6 +1,8 @@
 """Every shipped scenario end to end on the local runtime, on both profiles (durations shortened, the
-load as chaos.yaml sizes it): each completes under load in every window, leaves nothing broken, and
-the hardened stack scores higher wherever its switches act."""
+load as chaos.yaml sizes it): each completes under load in every window, leaves nothing broken, the
+hardened stack scores higher wherever its switches act, and each dimension of the rules v3 reads bad
+on the unfixed stack by a real mechanism (a cascade, acknowledged writes lost, a recovery that never
+comes) and good on the hardened one."""
 
 from __future__ import annotations
 
@@ -12,38 +14,36 @@ import pytest
 
 from chaosgate.faults import FaultLedger
 from chaosgate.harness import Harness
-from chaosgate.result import RunResult, ScenarioResult
+from chaosgate.result import CascadeKind, RunResult, ScenarioResult
 from chaosgate.run_cli import applicable
 from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
+from chaosgate.scoring import Label
 from chaosgate.stack.launcher import LocalStack
+from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = load_topology(ROOT / "chaos.yaml")
 # The shipped scenarios that run on the local runtime (container faults run on compose: tests/compose).
 SCENARIOS = [
     path
     for path in sorted((ROOT / "scenarios").glob("*.yaml"))
     if applicable(load_scenarios([path]), "local")
 ]
-# Scenarios whose fault a hardening switch answers, where the rules v2 see the fix under load by
-# several times the run-to-run spread (bench/gate.py). Not push-outage: notifications sent while the
-# provider fails are lost with or without push_timeouts (push keeps no outbox). Not websocket-flood:
-# the 800-socket flood stays below the unfixed stack's own cap of 1000, so the fix (a clean refusal,
-# which `expect` and the gate check) moves the score by 0.4 to 6 points, within one noisy run's reach.
-HARDENING_HELPS = {
-    "redis-down",
-    "redis-flaky",
-    "cassandra-slow",
-    "backend-slow",
-    "cockroach-pool-exhaustion",
-    "objectstore-slow",
-    "service-crash",
-}
+# The baseline runs where each dimension of the rules v3 reads bad by a real mechanism (a cascade
+# through the gateway's shared pool, acknowledged writes lost twice, a recovery that never comes),
+# and where hardening must score higher. The other scenarios' fixes are measured by bench/gate.py's
+# switch matrix (each switch off alone, three hardened repetitions), too long for this suite.
+HARDENING_HELPS = {"backend-slow", "cassandra-down", "push-outage", "redis-down"}
+CAPACITY_RPS = 500.0
+# redis-down with no writer of its own: only the sessions opened before the fault (ephemeral, stopped
+# before it) wrote, so no write was attempted during the fault and data loss is not measured.
+NO_FAULT_WRITES = "redis-down-no-writes"
 
 
-# The module's fixture runs every scenario on the hardened profile and the HARDENING_HELPS ones on the
-# baseline (about 17 short scenarios): the first
-# test that asks for it carries that time.
+# The module's fixture runs every scenario (and NO_FAULT_WRITES) on the hardened profile and the
+# HARDENING_HELPS ones on the baseline (about 20 short scenarios, 6 minutes): the first test that asks
+# for it carries that time.
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -52,12 +52,17 @@ def runs(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
     scenarios = load_scenarios(SCENARIOS, local_stack.topology)
     before = (local_stack.profile, dict(local_stack.switches), dict(local_stack.service_env))
     results: dict[str, RunResult] = {}
-    capacity: float | None = None
+    # Pinned rather than calibrated: calibrations of this stack in a busy suite measured 400 or 500
+    # req/s; pinned, every run of the suite meets the same 200 req/s (chaos.yaml's fraction 0.4).
+    capacity: float | None = CAPACITY_RPS
     try:
+        quiet = next(s for s in scenarios if s.name == "redis-down")
+        quiet = quiet.model_copy(
+            update={"name": NO_FAULT_WRITES, "workload": quiet.workload.model_copy(update={"writers": []})}
+        )
         for profile in ("hardened", "baseline"):
             local_stack.restart_services(profile=profile, switches={}, env={})
-            # The hardened run calibrates; the baseline meets the same traffic (as bench/gate.py's
-            # switch runs do), which also keeps the suite's time down.
+            # Both profiles meet the same traffic (as bench/gate.py's switch runs do).
             harness = Harness(
                 topology=local_stack.topology,
                 stack=local_stack,
@@ -66,10 +71,11 @@ def runs(local_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> I
             )
             # The baseline is compared on the scenarios where hardening shows (HARDENING_HELPS) only.
             chosen = (
-                scenarios if profile == "hardened" else [s for s in scenarios if s.name in HARDENING_HELPS]
+                [*scenarios, quiet]
+                if profile == "hardened"
+                else [s for s in scenarios if s.name in HARDENING_HELPS]
             )
             results[profile] = harness.run(chosen)
-            capacity = results[profile].capacity.rps if results[profile].capacity else None
         yield results
     finally:
         local_stack.restart_services(profile=before[0], switches=before[1], env=before[2])
@@ -89,9 +95,8 @@ def test_scenario_completes_on_the_hardened_stack_as_it_expects(
     faults = {event for fault in scenario.faults for event, _, _ in fault.events}
     assert {"applying", "applied", "verified", "removed"} <= faults
     assert scenario.recovery_s is not None, "the hardened stack recovers within the timeout"
-    # Push notifications sent while the provider is down are lost by design (push keeps no outbox):
-    # that is what push-outage measures. Every other acknowledged write must survive.
-    durable = {n: w for n, w in scenario.writers.items() if not w.ephemeral and n != "push.notifications"}
+    # Hardened, every acknowledged write survives (push keeps refused notifications in its outbox).
+    durable = {n: w for n, w in scenario.writers.items() if not w.ephemeral}
     assert all(w.lost == 0 for w in durable.values()), scenario.writers
     match = scenario.score.behaviour_match
     assert match is None or match >= 0.5, (scenario.score.behaviour_shares, scenario.score.expected)
@@ -131,8 +136,70 @@ def test_runs_leave_nothing_broken_and_write_their_results(
     proxies = httpx.get(f"{local_stack.proxy_api_url}/proxies", timeout=5).json()
     assert all(p["enabled"] and not p["toxics"] for p in proxies.values())
     assert FaultLedger(local_stack.run_dir / "fault-ledger.jsonl").active() == []
-    expected = {"hardened": {p.stem for p in SCENARIOS}, "baseline": HARDENING_HELPS}
+    expected = {"hardened": {p.stem for p in SCENARIOS} | {NO_FAULT_WRITES}, "baseline": HARDENING_HELPS}
     for profile, result in runs.items():
         assert result.gate is not None and result.overall is not None
         assert {s.name for s in result.scenarios} == expected[profile]
         assert result.backends["cockroachdb"].startswith("PostgreSQL")
+
+
+def test_a_real_cascade_is_detected_on_the_baseline_and_absent_on_hardened(
+    runs: dict[str, RunResult],
+) -> None:
+    """backend-slow: unfixed, chat's held requests fill the gateway's one shared upstream pool and
+    features that need nothing from chat (auth, video, storage) queue behind them."""
+    baseline = by_name(runs["baseline"])["backend-slow"].score
+    hardened = by_name(runs["hardened"])["backend-slow"].score
+    assert baseline is not None and hardened is not None
+    assert baseline.cascade_label in (Label.YES, Label.PARTIAL), baseline
+    collateral = [p for p in baseline.cascade_paths if p.kind == CascadeKind.FEATURE]
+    assert collateral, baseline.cascade_paths
+    assert all(
+        "chat" not in TOPOLOGY.feature_dependencies(p.name) for p in collateral if p.name in TOPOLOGY.features
+    )
+    assert hardened.cascade_label == Label.NO, hardened.cascade_paths
+    amplified = {row.link for row in baseline.amplification}
+    assert "chat" in amplified, baseline.amplification  # the faulted link's traffic is shown
+
+
+@pytest.mark.parametrize(
+    ("name", "writer"), [("push-outage", "push.notifications"), ("cassandra-down", "chat.messages")]
+)
+def test_acknowledged_writes_really_lost_are_counted(
+    runs: dict[str, RunResult], name: str, writer: str
+) -> None:
+    """Unfixed push drops what the provider refuses; unfixed chat acknowledges before it persists.
+    Hardened (an outbox; persist first) loses nothing of what it acknowledged."""
+    baseline, hardened = by_name(runs["baseline"])[name], by_name(runs["hardened"])[name]
+    lost = baseline.writers[writer]
+    assert lost.lost > 0 and len(lost.lost_ids) == min(lost.lost, 1000), lost
+    assert lost.phases["fault"].attempted > 0 and sum(p.lost for p in lost.phases.values()) == lost.lost
+    assert baseline.score is not None and baseline.score.data_label == Label.YES
+    assert f"lost {lost.lost} of {lost.acknowledged}" in baseline.score.data_reason
+    kept = hardened.writers[writer]
+    assert kept.lost == 0 and kept.phases["fault"].attempted > 0, kept
+    assert hardened.score is not None and hardened.score.data_label == Label.NO
+
+
+def test_a_recovery_that_never_comes_by_itself_is_seen(runs: dict[str, RunResult]) -> None:
+    """redis-down: unfixed, chat's pub/sub reader dies with the connection and is never re-established,
+    so live delivery stays broken after Redis is back, until the harness restarts chat."""
+    baseline, hardened = by_name(runs["baseline"])["redis-down"], by_name(runs["hardened"])["redis-down"]
+    assert baseline.recovery_s is None and baseline.score is not None
+    assert baseline.score.not_recovered and "chat" in baseline.restarted, (
+        baseline.message,
+        baseline.restarted,
+    )
+    assert baseline.score.recovery == 0.0
+    persistence = [p for p in baseline.score.cascade_paths if p.kind == CascadeKind.PERSISTENCE]
+    assert persistence and baseline.score.cascade_label == Label.YES
+    assert hardened.recovery_s is not None and not hardened.restarted
+
+
+def test_data_loss_is_not_measured_without_a_write_during_the_fault(runs: dict[str, RunResult]) -> None:
+    scenario = by_name(runs["hardened"])[NO_FAULT_WRITES]
+    assert scenario.score is not None
+    sessions = scenario.writers["sessions"]
+    assert sessions.phases["before"].acknowledged > 0 and sessions.phases["fault"].attempted == 0
+    assert scenario.score.data_label == Label.NA and scenario.score.data is None
+    assert "data" not in scenario.score.weights  # left out of the readiness, not a perfect score

@@ -3,10 +3,12 @@
     POST /sessions          {"user": ...}                  -> 201 {"token": ...}
     POST /orders            Bearer token, {"id"?, "item"}   -> 201 {"id", "item", "qty"}
     GET  /orders/{id}       Bearer token                    -> 200 the order | 404
-    GET  /orders            Bearer token                    -> 200 {"items": [{"id": ...}, ...]}
+    GET  /orders            Bearer token                    -> 200 {"items": [{"id": ...}], "refs": [...]}
+    GET  /health/live                                       -> 200 (no token needed)
 
 Switches the tests turn: `down` (every route answers 503 with an error body), `degraded` (answers
-carry X-Shop-Degraded), `lose_every` (every n-th acknowledged order is not kept: a lying store).
+carry X-Shop-Degraded), `lose_every` (every n-th acknowledged order is not kept: a lying store),
+`keep_unacknowledged` (orders are kept but answered 504, as when a timeout loses the answer).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Shop:
     down: bool = False
     degraded: bool = False
     lose_every: int = 0
+    keep_unacknowledged: bool = False
     tokens: set[str] = field(default_factory=set)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: list[tuple[str, str, dict[str, str], Any]] = field(
@@ -48,7 +51,7 @@ class Shop:
             if self.down:
                 return web.json_response({"error": "shop is down"}, status=503)
             if (
-                request.path != "/sessions"
+                request.path not in ("/sessions", "/health/live")
                 and request.headers.get("Authorization", "")[7:] not in self.tokens
             ):
                 return web.json_response({"error": "who are you?"}, status=401)
@@ -68,6 +71,8 @@ class Shop:
             self.acknowledged += 1
             if not (self.lose_every and self.acknowledged % self.lose_every == 0):
                 self.orders[order["id"]] = order
+            if self.keep_unacknowledged:
+                return web.json_response({"error": "upstream timed out"}, status=504)
             return web.json_response(order, status=201)
 
         async def one(request: web.Request) -> web.StreamResponse:
@@ -77,7 +82,12 @@ class Shop:
             return web.json_response(order)
 
         async def listing(request: web.Request) -> web.StreamResponse:
-            return web.json_response({"items": [{"id": key} for key in self.orders]})
+            return web.json_response(
+                {"items": [{"id": key} for key in self.orders], "refs": list(self.orders)}
+            )
+
+        async def live(request: web.Request) -> web.StreamResponse:
+            return web.json_response({"status": "ok"})
 
         app = web.Application(middlewares=[switches])
         app.add_routes(
@@ -86,6 +96,7 @@ class Shop:
                 web.post("/orders", create),
                 web.get("/orders", listing),
                 web.get("/orders/{id}", one),
+                web.get("/health/live", live),
             ]
         )
         return app

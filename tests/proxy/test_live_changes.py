@@ -16,6 +16,9 @@ import pytest
 from .kit import connect, free_port, listen_port, make_proxy, recv_exactly
 
 
+# "Flows" (no toxic holds it): well under any held toxic here, with room for a busy CI machine (80 ms seen).
+FLOWS_S = 0.15
+
 def round_trip(sock: socket.socket, message: bytes = b"ping") -> float:
     start = time.monotonic()
     sock.sendall(message)
@@ -58,14 +61,14 @@ def test_removing_a_timeout_toxic_lets_the_connection_flow_again(api: httpx.Clie
             sock.recv(10)  # the echo of "lost" is dropped while the toxic is active
         assert api.delete("/proxies/unblock/toxics/timeout_downstream").status_code == 204
         sock.settimeout(5)
-        assert round_trip(sock, b"flows") < 0.05
+        assert round_trip(sock, b"flows") < FLOWS_S
 
 
 def test_disabled_proxy_drops_and_refuses_then_listens_again(api: httpx.Client, echo_port: int) -> None:
     proxy = make_proxy(api, "onoff", echo_port)
     port = listen_port(proxy)
     with connect(port) as sock:
-        assert round_trip(sock) < 0.05
+        assert round_trip(sock) < FLOWS_S
         assert api.post("/proxies/onoff", json={"enabled": False}).json()["enabled"] is False
         with pytest.raises(OSError):
             sock.sendall(b"x")
@@ -75,13 +78,13 @@ def test_disabled_proxy_drops_and_refuses_then_listens_again(api: httpx.Client, 
         connect(port, timeout=1)
     assert api.post("/proxies/onoff", json={"enabled": True}).json()["listen"] == f"127.0.0.1:{port}"
     with connect(port) as sock:
-        assert round_trip(sock) < 0.05
+        assert round_trip(sock) < FLOWS_S
 
 
 def test_changing_upstream_drops_open_connections(api: httpx.Client, echo_port: int) -> None:
     proxy = make_proxy(api, "move", echo_port)
     with connect(listen_port(proxy)) as sock:
-        assert round_trip(sock) < 0.05
+        assert round_trip(sock) < FLOWS_S
         api.patch("/proxies/move", json={"upstream": f"127.0.0.1:{free_port()}"})
         sock.settimeout(2)
         with contextlib.suppress(ConnectionResetError):

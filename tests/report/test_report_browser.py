@@ -206,11 +206,11 @@ def test_v2_report_colours_labels_by_meaning_and_shows_the_claims(
         )
 
     red, green, grey = "rgb(180, 35, 24)", "rgb(30, 125, 70)", "rgb(102, 112, 133)"
-    assert colour("cassandra-slow", 3) == ["YES", red]  # data was lost
-    assert colour("redis-flaky", 3) == ["NO", green]
-    assert colour("redis-flaky", 1) == ["YES 100%", green]  # isolation YES is the good one
-    assert colour("service-crash", 3) == ["n/a", grey]  # not measured: neutral
-    assert colour("cockroach-pool-exhaustion", 1) == ["n/a", grey]
+    assert colour("cassandra-slow", 4) == ["YES", red]  # data was lost
+    assert colour("redis-flaky", 4) == ["NO", green]
+    assert colour("redis-flaky", 2) == ["YES 100%", green]  # isolation YES is the good one
+    assert colour("service-crash", 4) == ["n/a", grey]  # not measured: neutral
+    assert colour("cockroach-pool-exhaustion", 2) == ["n/a", grey]
     claims = evaluate(
         devtools, "[...document.querySelectorAll('#claims tbody tr')].map(r => r.cells[3].innerText)"
     )
@@ -222,3 +222,40 @@ def test_v2_report_colours_labels_by_meaning_and_shows_the_claims(
     assert "open-loop" in evaluate(devtools, "document.getElementById('load-level').innerText")
     # The wider summary and the claims table still fit a laptop screen's width.
     assert evaluate(devtools, "document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_v3_report_shows_inconclusive_apart_and_the_cascade_paths(
+    devtools: DevTools, tmp_path: Path, v3: RunResult
+) -> None:
+    html = write_reports(v3, tmp_path / v3.run_id).html
+
+    assert open_page(devtools, html) == [html.as_uri()]
+
+    def cell(scenario: str, column: int) -> list[str]:
+        """The label as the reader sees it (first line) and its computed colour."""
+        return evaluate(  # type: ignore[no-any-return]
+            devtools,
+            f"""(() => {{
+              const row = [...document.querySelectorAll('#summary tbody tr')]
+                .find(r => r.cells[0].innerText === {json.dumps(scenario)});
+              const c = row.cells[{column}];
+              return [c.innerText.split('\\n')[0], getComputedStyle(c).color];
+            }})()""",
+        )
+
+    red, green, violet = "rgb(180, 35, 24)", "rgb(30, 125, 70)", "rgb(91, 63, 166)"
+    # columns: scenario, must survive / broken, isolation, cascades, data loss, ...
+    assert cell("websocket-flood", 2) == ["inconclusive (machine saturated)", violet]  # neither pass nor fail
+    assert cell("cassandra-slow", 3) == ["YES", red]
+    assert cell("push-outage", 4) == ["YES", red]
+    assert cell("push-outage", 2) == ["YES 100%", green]
+    assert cell("cassandra-slow", 1) == ["6 / 3", "rgb(29, 35, 48)"]
+    assert evaluate(devtools, "document.getElementById('inconclusive').offsetHeight") > 0
+    rows = "document.querySelectorAll('#cascade-cassandra-slow tbody tr')"
+    paths = evaluate(devtools, f"[...{rows}].map(r => r.cells[0].innerText)")
+    assert paths == ["auth.login", "auth.refresh", "chat.history"]
+    # Wider summary, the per-scenario cascade, verdict and writer tables: still no horizontal scrolling.
+    assert evaluate(devtools, "document.documentElement.scrollWidth <= window.innerWidth")
+    shot = base64.b64decode(devtools.call("Page.captureScreenshot", {"format": "png"})["data"])
+    (tmp_path / "report-v3.png").write_bytes(shot)
+    assert len(shot) > 60_000

@@ -14,6 +14,7 @@ from chaosgate.report.html import render_run
 from chaosgate.report.junit import render_junit
 from chaosgate.report.markdown import render_markdown
 from chaosgate.result import RunResult
+from chaosgate.scoring import Label
 
 DATA = Path(__file__).parent / "data"
 
@@ -54,10 +55,10 @@ def test_html_has_ledger_data_loss_and_expected_behaviour(baseline: RunResult) -
 
 
 def test_junit_validates_against_the_surefire_schema(
-    tmp_path: Path, baseline: RunResult, hardened: RunResult, v2: RunResult
+    tmp_path: Path, baseline: RunResult, hardened: RunResult, v2: RunResult, v3: RunResult
 ) -> None:
     schema = xmlschema.XMLSchema(DATA / "junit-10.xsd")
-    for result in (baseline, hardened, v2):
+    for result in (baseline, hardened, v2, v3):
         path = tmp_path / f"{result.run_id}.xml"
         path.write_text(render_junit(result), encoding="utf-8")
         schema.validate(path)
@@ -89,9 +90,9 @@ def test_junit_counts_errors_and_names_the_floors_a_scenario_misses(hardened: Ru
 
 
 def test_summary_md_carries_the_numbers_of_result_json(
-    baseline: RunResult, hardened: RunResult, v2: RunResult
+    baseline: RunResult, hardened: RunResult, v2: RunResult, v3: RunResult
 ) -> None:
-    for result in (baseline, hardened, v2):
+    for result in (baseline, hardened, v2, v3):
         md = render_markdown(result)
         assert f"**Overall readiness: {result.overall:.1f}%**" in md
         assert ("gate: PASS" if result.gate and result.gate.passed else "gate: FAIL") in md
@@ -102,11 +103,19 @@ def test_summary_md_carries_the_numbers_of_result_json(
                 assert s.status in row
                 continue
             assert f"| {s.score.readiness:.1f}% |" in row
-            assert f"| {s.recovery_s:.1f}s |" in row if s.recovery_s is not None else "| never |" in row
-            assert f"| {s.score.data_label.value} |" in row
-            if s.score.isolation is None:
-                assert row.startswith(f"| {s.name} | n/a |")  # not measured: never shown as 100%
+            if s.recovery_s is not None:
+                assert f"| {s.recovery_s:.1f}s |" in row
+            else:  # never back; and who the harness restarted, if it did
+                restarted = f" (restarted {', '.join(s.restarted)})" if s.restarted else ""
+                assert f"| never{restarted} |" in row
+            assert re.search(rf"\| {re.escape(s.score.data_label.value)}(: [^|]+)? \|", row)
+            survive = f"{len(s.score.must_survive)} / {len(s.score.broken)}"
+            if s.score.isolation_label is Label.INCONCLUSIVE:  # judged on a saturated machine
+                assert row.startswith(f"| {s.name} | {survive} | inconclusive (machine saturated) |")
+            elif s.score.isolation is None:
+                assert row.startswith(f"| {s.name} | {survive} | n/a |")  # not measured: never 100%
             else:
+                assert row.startswith(f"| {s.name} | {survive} | ")
                 assert f"{s.score.isolation_label.value} {s.score.isolation:.0%}" in row
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
 
 import xmlschema
+from html_cells import table
 from rich.console import Console
 
 from chaosgate.progress import summary_table
@@ -24,44 +24,6 @@ from chaosgate.scoring import Label
 DATA = Path(__file__).parent / "data"
 
 
-class Cells(HTMLParser):
-    """The cells of one table (by id) as (class, text), row by row."""
-
-    def __init__(self, table_id: str) -> None:
-        super().__init__()
-        self.table_id = table_id
-        self.depth = 0  # > 0 inside the table
-        self.rows: list[list[tuple[str, str]]] = []
-        self._cell: tuple[str, list[str]] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "table" and (self.depth or found.get("id") == self.table_id):
-            self.depth += 1
-        elif self.depth and tag == "tr":
-            self.rows.append([])
-        elif self.depth and tag == "td":
-            self._cell = (found.get("class") or "", [])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table" and self.depth:
-            self.depth -= 1
-        elif tag == "td" and self._cell is not None:
-            self.rows[-1].append((self._cell[0], " ".join(" ".join(self._cell[1]).split())))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell[1].append(data)
-
-
-def table(page: str, table_id: str) -> dict[str, list[tuple[str, str]]]:
-    """Body rows of a table keyed by their first cell's first word (the scenario)."""
-    parser = Cells(table_id)
-    parser.feed(page)
-    return {row[0][1].split()[0]: row for row in parser.rows if row}
-
-
 def test_labels_read_the_right_way() -> None:
     assert isolation_tone(Label.YES) is Tone.GOOD and isolation_tone(Label.NO) is Tone.BAD
     assert harm_tone(Label.YES) is Tone.BAD  # a cascade, or data lost
@@ -73,22 +35,26 @@ def test_labels_read_the_right_way() -> None:
 def test_html_summary_shows_na_and_colours_each_label_by_what_it_means(v2: RunResult) -> None:
     rows = table(render_run(v2), "summary")
 
-    # columns: scenario, isolation, cascades, data loss, fail behaviour, recovery, readiness, load
+    # columns: scenario, must survive / broken, isolation, cascades, data loss, fail behaviour, recovery,
+    # readiness, load
     cockroach = rows["cockroach-pool-exhaustion"]
-    assert cockroach[1] == ("tone-na", "n/a")  # no must-survive feature was probed: not 100%
+    assert cockroach[1] == ("count", "0 / 3")  # nothing must survive a cockroach fault
+    assert cockroach[2] == ("tone-na", "n/a")  # so no must-survive feature was probed: not 100%
     crash = rows["service-crash"]
-    assert crash[3] == ("tone-na", "n/a")  # no ledger writer covered a broken feature
+    assert crash[4] == ("tone-na", "n/a")  # no ledger writer covered a broken feature
     cassandra = rows["cassandra-slow"]
-    assert cassandra[3] == ("tone-bad", "YES")  # data was lost: bad, not green
-    assert cassandra[2] == ("tone-bad", "YES")  # it cascaded
-    assert cassandra[1] == ("tone-warn", "PARTIAL 75%")
-    assert rows["redis-down"][3] == ("tone-warn", "PARTIAL")
-    assert rows["redis-flaky"][1] == ("tone-good", "YES 100%")
-    assert rows["redis-flaky"][3] == ("tone-good", "NO")
-    assert cassandra[4][1].startswith(
+    assert cassandra[4] == ("tone-bad", "YES")  # data was lost: bad, not green
+    assert cassandra[3] == ("tone-bad", "YES chat, gateway")  # it cascaded, and to what
+    assert cassandra[2] == ("tone-warn", "PARTIAL 75%")
+    assert cassandra[1] == ("count", "6 / 3")
+    assert rows["redis-down"][4] == ("tone-warn", "PARTIAL")
+    assert rows["redis-flaky"][2] == ("tone-good", "YES 100%")
+    assert rows["redis-flaky"][4] == ("tone-good", "NO")
+    assert rows["push-outage"][4] == ("tone-bad", "YES push.notifications 6/40 lost")  # with the count
+    assert cassandra[5][1].startswith(
         "14% · chat.send UNCLEAN ✗"
     )  # the scored share, then the dominant outcomes
-    assert cassandra[7][1] == "120/6 → 61/64 → 119/6"  # achieved rps / in flight by phase
+    assert cassandra[8][1] == "120/6 → 61/64 → 119/6"  # achieved rps / in flight by phase
 
 
 def test_html_components_leave_na_out_of_the_weights(v2: RunResult) -> None:
@@ -97,7 +63,9 @@ def test_html_components_leave_na_out_of_the_weights(v2: RunResult) -> None:
 
     assert 'data <span class="tone-na">n/a</span> (not weighed)' in section
     assert 'isolation <span class="tone-good">1.00</span> (×0.25)' in section
-    assert "broken (hard-depend on chat): chat.history, chat.send, chat.ws" in section
+    assert "<b>3 broken</b> (hard-depend on chat): chat.history, chat.send, chat.ws" in section
+    survive = "auth.login, auth.me, auth.refresh, auth.register, chat.poll, presence"
+    assert f"<b>6 must survive</b>: {survive}" in section
     assert "rejected 90% · error 10%" in section  # chat.history's time shares
 
 
@@ -172,8 +140,10 @@ def test_summary_md_says_na_states_the_load_and_the_claims(v2: RunResult) -> Non
     md = render_markdown(v2)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
 
-    assert rows["cockroach-pool-exhaustion"].startswith("| cockroach-pool-exhaustion | n/a | YES | NO |")
-    assert rows["service-crash"].startswith("| service-crash | YES 100% | NO | n/a |")
+    assert rows["cockroach-pool-exhaustion"].startswith(
+        "| cockroach-pool-exhaustion | 0 / 3 | n/a | YES: auth, chat, gateway | NO |"
+    )
+    assert rows["service-crash"].startswith("| service-crash | 6 / 3 | YES 100% | NO | n/a |")
     assert rows["cassandra-slow"].endswith("| 30.1% | 120/6 → 61/64 → 119/6 |")
     assert "Load: capacity 240 rps (reused, measured" in md
     assert "harness CPU 17% of the machine" in md
@@ -192,11 +162,12 @@ def terminal(result: RunResult) -> str:
 def test_terminal_table_says_na_colours_by_meaning_and_states_the_load(v2: RunResult) -> None:
     text = terminal(v2)
     row = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") > 3}
-    data_loss = summary_table(v2).columns[3]
+    data_loss = summary_table(v2).columns[4]
     cells = dict(zip([s.name for s in v2.scenarios], [str(c) for c in data_loss.cells], strict=True))
 
     assert "│ n/a " in row["cockroach-pool-exhaustion"] and "100%" not in row["cockroach-pool-exhaustion"]
     assert cells["cassandra-slow"] == "[red]YES[/]"
+    assert cells["push-outage"] == "[red]YES[/]: push.notifications 6/40 lost"  # the count in plain text
     assert cells["redis-down"] == "[yellow]PARTIAL[/]"
     assert cells["redis-flaky"] == "[green]NO[/]"
     assert cells["service-crash"] == "[dim]n/a[/]"

@@ -412,3 +412,33 @@ def test_the_shipped_chaos_yaml_json_schema_matches_the_models() -> None:
     schema = json.loads(shipped_topology_schema())
     assert set(schema["required"]) == {"services", "gateway"}  # nothing the local runtime alone needs
     assert {"name", "compose", "switches", "proxy", "service_defaults"} <= set(schema["properties"])
+
+
+def test_features_name_their_route_where_a_service_says_what_every_route_needs() -> None:
+    # rules v3, on the repository's own chaos.yaml: a message-store fault breaks the message features
+    # only, not presence or polls; auth.login has no path at all to the object store.
+    topology = load_topology(ROOT / "chaos.yaml")
+    assert topology.features_affected_by("cassandra") == [
+        "chat.send",
+        "chat.history",
+        "chat.ws",
+        "push.notify",
+    ]
+    assert "presence" in topology.features_apart_from("cassandra")
+    assert "chat.poll" in topology.features_apart_from("cassandra")
+    assert "auth.login" in topology.features_apart_from("objectstore")
+    assert "auth.refresh" not in topology.features_affected_by("cockroach")  # sessions live in Redis
+    assert topology.callers_of("objectstore") == ["storage", "gateway"]
+    assert topology.caller_chain("objectstore", {"gateway"}) == ["objectstore", "storage", "gateway"]
+
+
+def test_needs_must_be_hard_links_of_the_service(tmp_path: Path) -> None:
+    text = GOOD.replace("    links: [redis, sql]\n", "    links: [redis, sql]\n    needs: [sqll]\n")
+    error = load_error(tmp_path, text)
+    assert "needs 'sqll'" in str(error) and "did you mean 'sql'" in str(error)
+    fine = load_topology(
+        write(
+            tmp_path, GOOD.replace("    links: [redis, sql]\n", "    links: [redis, sql]\n    needs: [sql]\n")
+        )
+    )
+    assert fine.feature_dependencies("read") == {"front", "api", "sql"}  # redis: no longer inherited

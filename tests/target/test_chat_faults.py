@@ -225,7 +225,8 @@ class TestBaseline:
         conversation_id = new_conversation(gateway, ada, bob)
         retried_before = _chat_metric(local_stack, "chat_message_store_retries_total")
         proxy_post(proxy_reset, "/proxies/cassandra", {"enabled": False})
-        failed, took = _timed(lambda: send(gateway, ada, conversation_id, "store is down"))
+        # A read: the baseline's send is written behind, its retries are tests/target/test_chat_persist.py's.
+        failed, took = _timed(lambda: history(gateway, bob, conversation_id))
         assert failed.status_code == 503, failed.text
         assert _chat_metric(local_stack, "chat_message_store_retries_total") == retried_before + 3
         assert took >= 0.55, f"three backoffs should take at least 0.55 s, took {took:.2f}s"

@@ -138,6 +138,24 @@ def test_baseline_gateway_waits_for_a_slow_backend_and_a_slow_redis(
                 assert json.loads(socket.recv(timeout=5))["type"] == "ready"
 
 
+def test_a_backends_own_clean_503s_do_not_open_its_breaker(
+    stack_profile: ProfileSwitcher, proxy_reset: str
+) -> None:
+    """Auth refusing logins cleanly while SQL is cut off is alive: its breaker stays closed, so a
+    refresh (Redis only) still reaches it instead of a gateway `circuit_open`."""
+    with stack_profile("hardened", env=FAST) as stack, httpx.Client(base_url=stack.gateway_url) as gateway:
+        set_enabled(proxy_reset, "cockroach", False)
+        try:
+            login = {"email": "nobody@example.test", "password": "correct horse battery"}
+            codes = [gateway.post("/v1/auth/login", json=login, timeout=10.0).status_code for _ in range(6)]
+            assert codes.count(503) >= 4, codes  # more than FAST's fail_max of 3
+            assert metric(gateway, 'circuit_breaker_state{backend="auth",service="gateway"}') == 0
+            answer = gateway.post("/v1/auth/refresh", json={"refresh_token": "no.such"}, timeout=10.0)
+            assert answer.status_code == 401, answer.text  # auth itself answered
+        finally:
+            reset(proxy_reset)
+
+
 def test_an_unreachable_backend_is_a_plain_502_without_the_breaker_and_a_clean_503_with_it(
     stack_profile: ProfileSwitcher, proxy_reset: str
 ) -> None:
