@@ -15,7 +15,6 @@ import pytest
 
 from .kit import connect, free_port, listen_port, make_proxy, recv_exactly
 
-
 # "Flows" (no toxic holds it): well under any held toxic here, with room for a busy CI machine (80 ms seen).
 FLOWS_S = 0.15
 
