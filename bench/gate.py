@@ -15,8 +15,10 @@ Then, per dimension (isolation, cascade, data loss, fail behaviour, recovery), w
 
 Targets (ARCHITECTURE.md, "The gate must prove it can fail" and "Every dimension must prove it can
 fail"): the CI gate fails the baseline, passes every hardened repetition, and catches every exercised
-switch (catch rate 100%); every dimension reads bad somewhere and good on hardened there in every
-repetition (PROVEN, not NOT PROVEN or FLAKY). The exit code is 0 only when every target is met.
+switch (catch rate 100%); every dimension reads bad somewhere and, at one such place at least, good on
+hardened in every repetition (PROVEN, not NOT PROVEN or FLAKY). Places where hardened itself still
+reads bad are printed beside it: findings about the fixes, not a dimension that cannot fail. The exit
+code is 0 only when every target is met.
 
 --quick runs at --time-scale 0.3 (shorter windows and faults; the load stays the same).
 The switch-off runs reuse the hardened run's measured capacity (`--capacity`): a switch acts only
@@ -79,9 +81,9 @@ NO_READING = Reading("—", State.MISSING)
 
 
 class Verdict(StrEnum):
-    PROVEN = "PROVEN"  # reads bad somewhere, and hardened reads good there in every repetition
+    PROVEN = "PROVEN"  # reads bad somewhere, and hardened reads good there (one place at least) every time
     NOT_PROVEN = "NOT PROVEN"  # reads bad nowhere: the dimension cannot fail
-    FLAKY = "FLAKY"  # hardened not good (bad, inconclusive or missing) there in some repetition
+    FLAKY = "FLAKY"  # wherever it reads bad, hardened is not good (bad, inconclusive, missing) in some rep
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ class DimensionRow:
     bad: tuple[Place, ...]
     hardened: dict[str, tuple[Reading, ...]]  # scenario where it reads bad -> hardened per repetition
     verdict: Verdict
+
+    @property
+    def hardened_short(self) -> list[str]:
+        """Scenarios where it reads bad and hardened is not good in some repetition: what the fixes
+        leave uncovered (ARCHITECTURE.md asks for one place where hardened is good, not every one)."""
+        return [s for s, rs in self.hardened.items() if not (rs and all(r.state is State.GOOD for r in rs))]
 
 
 @dataclass
@@ -220,7 +228,7 @@ def dimension_matrix(hardened: Sequence[Cell], others: Sequence[Cell]) -> list[D
         }
         if not bad:
             verdict = Verdict.NOT_PROVEN
-        elif all(rs and all(r.state is State.GOOD for r in rs) for rs in there.values()):
+        elif any(rs and all(r.state is State.GOOD for r in rs) for rs in there.values()):
             verdict = Verdict.PROVEN
         else:
             verdict = Verdict.FLAKY
@@ -252,6 +260,9 @@ def format_dimension_matrix(rows: Sequence[DimensionRow], width: int = 110) -> l
         ]
         lines += wrap(f"{row.dimension:<16}{row.verdict.value:<12}", where, width, indent)
         lines += wrap(f"{indent}hardened: ", there, width, indent + "  ")
+        if row.verdict is Verdict.PROVEN and row.hardened_short:
+            short = [f"{s}," for s in row.hardened_short]
+            lines += wrap(f"{indent}hardened not good at: ", short, width, indent + "  ")
     return lines
 
 

@@ -142,12 +142,26 @@ def test_hardened_not_good_in_one_repetition_there_is_flaky(second: dict[str, An
     assert row(bench.dimension_matrix(reps, [baseline]), "data loss").verdict is Verdict.FLAKY
 
 
-def test_hardened_must_be_good_at_every_place_the_dimension_reads_bad() -> None:
+def test_one_place_where_hardened_is_always_good_proves_it_and_the_others_are_shown() -> None:
+    # ARCHITECTURE.md: one configuration where it reads bad and hardened reads good there every time
     baseline = cell("baseline", backend_slow=score(behaviour=0.08), cassandra_slow=score(behaviour=0.14))
     reps = hardened(*[{"backend_slow": score(), "cassandra_slow": score(behaviour=0.5)}] * 3)
     behaviour = row(bench.dimension_matrix(reps, [baseline]), "fail behaviour")
+    assert behaviour.verdict is Verdict.PROVEN
+    assert behaviour.hardened_short == ["cassandra-slow"]
+    text = "\n".join(bench.format_dimension_matrix([behaviour]))
+    assert "hardened not good at: cassandra-slow" in text
+
+
+def test_hardened_never_good_where_it_reads_bad_is_flaky() -> None:
+    baseline = cell("baseline", backend_slow=score(behaviour=0.08), cassandra_slow=score(behaviour=0.14))
+    reps = hardened(
+        {"backend_slow": score(behaviour=0.6), "cassandra_slow": score()},
+        {"backend_slow": score(), "cassandra_slow": score(behaviour=0.5)},
+    )
+    behaviour = row(bench.dimension_matrix(reps, [baseline]), "fail behaviour")
     assert behaviour.verdict is Verdict.FLAKY
-    assert [r.shown for r in behaviour.hardened["cassandra-slow"]] == ["0.50"] * 3
+    assert [r.shown for r in behaviour.hardened["cassandra-slow"]] == ["1.00", "0.50"]
 
 
 def test_no_hardened_repetition_proves_nothing() -> None:
