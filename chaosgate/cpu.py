@@ -1,4 +1,5 @@
-"""CPU shares per window: the whole machine's, and the harness's own (its process and its load)."""
+"""CPU shares per window: the whole machine's, the harness's own (its process and its load), and a
+neighbour's (whatever runs on the machine outside this process and the processes it started)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class CpuMark:
     machine_busy_s: float  # CPU seconds every core spent busy, since boot
     machine_total_s: float
     harness_s: float  # CPU seconds of this process and of its load generator (Locust)
+    tree_s: float  # CPU seconds of this process and every process it started (a local stack too)
 
 
 class CpuMeter:
@@ -28,21 +30,24 @@ class CpuMeter:
         times = psutil.cpu_times()
         total = sum(times)
         idle = times.idle + getattr(times, "iowait", 0.0)
-        self.marks[name] = CpuMark(t, total - idle, total, self._harness_seconds())
+        harness, tree = self._own_seconds()
+        self.marks[name] = CpuMark(t, total - idle, total, harness, tree)
 
-    def _harness_seconds(self) -> float:
-        """This process (probes, injectors, writers) and the Locust processes it runs; not the stack,
-        which the local runtime also starts as children of this process."""
-        seconds = 0.0
+    def _own_seconds(self) -> tuple[float, float]:
+        """(harness, tree): this process (probes, injectors, writers) and the Locust processes it
+        runs; and everything it started, the local runtime's stack included."""
+        harness = tree = 0.0
         for process in [self._me, *self._me.children(recursive=True)]:
             try:
-                if process is not self._me and not any("locust" in part for part in process.cmdline()):
-                    continue
+                mine = process is self._me or any("locust" in part for part in process.cmdline())
                 cpu = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-            seconds += cpu.user + cpu.system
-        return seconds
+            seconds = cpu.user + cpu.system
+            # Children it already reaped (short-lived tools) are its own work too.
+            tree += seconds + getattr(cpu, "children_user", 0.0) + getattr(cpu, "children_system", 0.0)
+            harness += seconds if mine else 0.0
+        return harness, tree
 
     def shares(self, start: str, end: str) -> tuple[float | None, float | None]:
         """(machine busy share, harness share) between two marks; None where a mark is missing.
@@ -54,3 +59,14 @@ class CpuMeter:
         busy = (b.machine_busy_s - a.machine_busy_s) / span
         harness = max(0.0, b.harness_s - a.harness_s) / span
         return round(min(1.0, busy), 3), round(min(1.0, harness), 3)
+
+    def neighbour(self, start: str, end: str) -> float | None:
+        """The share of the machine that processes outside this one's tree took between two marks
+        (another job on a shared CI machine, a busy loop); None where a mark is missing. A child that
+        exited between the marks is counted as a neighbour: the share is a ceiling."""
+        a, b = self.marks.get(start), self.marks.get(end)
+        if a is None or b is None or b.machine_total_s <= a.machine_total_s:
+            return None
+        span = b.machine_total_s - a.machine_total_s
+        others = (b.machine_busy_s - a.machine_busy_s) - max(0.0, b.tree_s - a.tree_s)
+        return round(min(1.0, max(0.0, others / span)), 3)

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -176,6 +176,17 @@ class FaultController:
         for injector in self._injectors.values():
             injector.close()
         self._injectors.clear()
+
+    def prepare(self, specs: Sequence[FaultBase]) -> None:
+        """Each fault's preparation (Injector.prepare), before the steady window; nothing is broken."""
+        for spec in specs:
+            try:
+                self._injector(spec.injector).prepare(spec)
+            except FaultError:
+                raise
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                raise FaultError(f"{spec.injector}: could not prepare its fault: {why}") from exc
 
     def inject(self, spec: FaultBase, *, fault_id: str, deadline: float) -> ActiveFault:
         """Ledger first, then apply, then verify; a fault that fails verification is removed again."""

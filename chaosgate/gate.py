@@ -90,7 +90,7 @@ def _floor(key: str, value: str, raw: str) -> Floor:
     if key == "fail_behaviour":
         return Floor(key, raw, lambda s: _below(s.score.behaviour_match if s.score else 0.0, number, key))
     if key == "recovery":
-        return Floor(key, raw, lambda s: _slower(s.recovery_s, number))
+        return Floor(key, raw, lambda s: None if _recovery_void(s) else _slower(s.recovery_s, number))
     raise ValidationError(f"--floor {raw!r}: unknown dimension {key!r}; valid: {FLOOR_HELP}")
 
 
@@ -106,6 +106,11 @@ def _expect_met(s: ScenarioResult) -> str | None:
         and feature not in s.score.inconclusive  # judged under a fault the harness fell short of
     ]
     return f"expect not met: {', '.join(missed)}" if missed else None
+
+
+def _recovery_void(s: ScenarioResult) -> bool:
+    """Not back, but the control was still slow then too: inconclusive, not a recovery floor missed."""
+    return s.score is not None and s.recovery_s is None and s.score.recovery is None
 
 
 def _slower(recovery_s: float | None, limit_s: float) -> str | None:
@@ -162,6 +167,8 @@ def _void(s: ScenarioResult) -> str:
     dims = _labels_void(s)
     if s.score.behaviour_match is None and set(s.score.inconclusive) & set(s.score.broken):
         dims.append("fail behaviour")
+    if _recovery_void(s):
+        dims.append("recovery")
     what = f"{', '.join(dims)} inconclusive" if dims else "latency verdicts void"
     why = s.control.reason if s.control is not None and s.control.reason else "the control slowed"
     return f"{what} (machine saturated: {why}; features: {', '.join(s.score.inconclusive)})"

@@ -19,7 +19,7 @@ from chaosgate.errors import ChaosgateError
 from chaosgate.gate import GatePolicy, parse_floors
 from chaosgate.injectors.base import runtime_of
 from chaosgate.report.details import cascade_cell, data_line
-from chaosgate.report.view import fmt_isolation, fmt_share, fmt_unit
+from chaosgate.report.view import fmt_isolation, fmt_recovery, fmt_share, fmt_unit
 from chaosgate.result import ScenarioResult
 from chaosgate.run_cli import applicable, check_injectors, run_on_stack, running_stack
 from chaosgate.scenario.loader import load_scenarios
@@ -148,8 +148,7 @@ def breakdown(s: ScenarioResult, reasons: list[str], run_dir: Path) -> str:
             expected = sc.expected.get(feature)
             wanted = f" (expected {expected.value})" if expected else ""
             lines.append(f"    {feature}: {observed.value}{wanted}")
-        recovery = "never" if s.recovery_s is None else f"{s.recovery_s:.1f}s"
-        lines.append(f"  recovery: {recovery} (score {sc.recovery:.2f})")
+        lines.append(f"  recovery: {fmt_recovery(s)} (score {fmt_unit(sc.recovery)})")
         lines.append("  components: " + ", ".join(f"{k} {fmt_unit(v)}" for k, v in sc.components.items()))
     lines.append(f"  report: {run_dir / 'index.html'}")
     return "\n".join(lines)

@@ -114,7 +114,12 @@ class ControlRecord(Model):
     fault_count: int = 0
     harness_cpu_steady: float | None = None  # share of the machine's CPU, 0..1
     harness_cpu_fault: float | None = None
+    # what processes outside the harness and the stack it started took (local runtime only), 0..1
+    neighbour_cpu_steady: float | None = None
+    neighbour_cpu_fault: float | None = None
     saturated: bool = False  # the control slowed in the fault window: latency verdicts there are void
+    recovery_p95_ms: float | None = None  # the control after rollback, when something was not back
+    recovery_saturated: bool = False  # ...and it was slow too: persistence and recovery are void
     reason: str = ""
 
 
@@ -177,7 +182,7 @@ class ScoreRecord(Model):
     behaviour_shares: dict[str, dict[str, float]] = Field(default_factory=dict)
     expected: dict[str, FailBehaviour]
     behaviour_match: float | None  # the fail-behaviour dimension, 0..1 by time share; None: n/a
-    recovery: float
+    recovery: float | None  # None: not back when the control too was still slow (inconclusive)
     components: dict[str, float | None]  # dimension -> 0..1, None when n/a
     weights: dict[str, float] = Field(default_factory=dict)  # the weights that counted (n/a left out)
     # rules v3

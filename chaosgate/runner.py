@@ -24,7 +24,7 @@ from chaosgate.load.plan import LoadPlan
 from chaosgate.load.session import LoadSession
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
-from chaosgate.probes.control import CONTROL, ControlProbe, ControlServer, judge
+from chaosgate.probes.control import CONTROL, ControlProbe, ControlServer, ControlVerdict, judge
 from chaosgate.probes.plugin import ProbePlugin
 from chaosgate.probes.prometheus import PrometheusSampler
 from chaosgate.result import (
@@ -105,6 +105,7 @@ class ScenarioRunner:
         artifacts: Path | None = None,
         load: LoadPlan | None = None,
         restart: Restarter | None = None,
+        neighbours: bool = False,
     ) -> None:
         """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology;
         `load` is the steady load every window of every scenario runs under (None: no load)."""
@@ -116,6 +117,8 @@ class ScenarioRunner:
         self.bus = bus
         self.settings = settings or RunSettings()
         self.weights = weights or Weights()
+        # The stack's processes are this one's children: CPU taken outside them is a neighbour's.
+        self.neighbours = neighbours
         self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
         self.load = load
         self.restart = restart  # brings back what did not recover by itself (local runtime)
@@ -177,6 +180,7 @@ class ScenarioRunner:
             )
             self._phase(scenario, log, "setup")
             await self._setup_probes(ctx)
+            await asyncio.to_thread(self.controller.prepare, scenario.faults)
             probes: dict[str, Probe] = {
                 f: p for f, p in self.plugin.probes.items() if f in self.topology.features
             }
@@ -236,11 +240,15 @@ class ScenarioRunner:
                     self._faults_from_ledger(result)
                 window_start = result.fault_window[0] if result.fault_window else clock()
                 result.fault_window = (window_start, round(clock(), 3))
+                if result.active_window is None and result.faults:
+                    note = "no fault was verified in place within its window: judged over the fault window"
+                    result.message = f"{result.message}; {note}" if result.message else note
             self._phase(scenario, log, "recover")
             rolled_back_at = clock()
             result.recovery_s, not_back = await self._await_recovery(
                 scenario, log, clock, rolled_back_at=rolled_back_at
             )
+            recovery_noise = self._recovery_noise(log, rolled_back_at) if not_back else None
             if not_back:
                 await self._restart_not_recovered(scenario, result, log, not_back)
             if load is not None:
@@ -249,7 +257,7 @@ class ScenarioRunner:
             checks = await self._verify(result, writers, clock, rolled_back_at)
         if metrics is not None:
             result.metrics = metrics.records
-        result.control = self._control(log, result, cpu, _shortfalls(result))
+        result.control = self._control(log, result, cpu, _shortfalls(result), recovery_noise)
         result.writers = {name: _writer_record(check) for name, check in checks.items()}
         self._phase(scenario, log, "score")
         result.score = self._score(scenario, result, log, checks, not_back)
@@ -566,7 +574,7 @@ class ScenarioRunner:
         """Read every writer back; its writes are counted per phase (before, fault, recovery)."""
         for writer in writers:
             await writer.stop()
-        lo, hi = result.active_window or (rolled_back_at, rolled_back_at)
+        lo, hi = _judged_window(result) or (rolled_back_at, rolled_back_at)
         windows = {"before": (0.0, lo), "fault": (lo, hi), "recovery": (hi, math.inf)}
         checks = {}
         for writer in writers:
@@ -602,12 +610,37 @@ class ScenarioRunner:
             callers=[c for c in self.topology.callers_of(target) if c in self.topology.links],
         )
 
+    def _crowded(self, cpu: CpuMeter) -> list[str]:
+        """Windows where the machine was full and a neighbour (outside this process and the stack it
+        started) took a large share of it: then the steady window itself may be slow, and the control's
+        fault-against-steady ratio cannot see the neighbour."""
+        if not self.neighbours:
+            return []
+        found = []
+        for name in ("steady", "fault"):
+            busy, _ = cpu.shares(f"{name}_start", f"{name}_end")
+            other = cpu.neighbour(f"{name}_start", f"{name}_end")
+            if busy is not None and other is not None and busy >= BUSY and other >= NEIGHBOUR:
+                found.append(f"{name}: another process took {other:.0%} of the machine ({busy:.0%} busy)")
+        return found
+
+    def _recovery_noise(self, log: SampleLog, since: float) -> ControlVerdict:
+        """The control from rollback to the recovery timeout: was the machine still saturated when
+        the probes were judged not back?"""
+        after = [Sample(r.outcome, r.latency_ms / 1000) for r in log.since(CONTROL, since)]
+        return judge(log.samples(CONTROL, "steady"), after)
+
     def _control(
-        self, log: SampleLog, result: ScenarioResult, cpu: CpuMeter, shortfalls: list[str]
+        self,
+        log: SampleLog,
+        result: ScenarioResult,
+        cpu: CpuMeter,
+        shortfalls: list[str],
+        recovery: ControlVerdict | None = None,
     ) -> ControlRecord:
         """The control's verdict on the fault window, with the machine's and the harness's CPU; a fault
         the harness fell short of delivering counts as saturation too (the harness is on the machine)."""
-        lo, hi = result.active_window or (0.0, 0.0)
+        lo, hi = _judged_window(result) or (0.0, 0.0)
         fault = [
             Sample(r.outcome, r.latency_ms / 1000)
             for r in log.records
@@ -616,10 +649,15 @@ class ScenarioRunner:
         verdict = judge(log.samples(CONTROL, "steady"), fault)
         _, harness_steady = cpu.shares("steady_start", "steady_end")
         busy_fault, harness_fault = cpu.shares("fault_start", "fault_end")
-        saturated = verdict.saturated or bool(shortfalls)
-        reason = "; ".join([verdict.reason] * verdict.saturated + [f"fault {s}" for s in shortfalls])
+        crowded = self._crowded(cpu)
+        saturated = verdict.saturated or bool(shortfalls) or bool(crowded)
+        reason = "; ".join(
+            [verdict.reason] * verdict.saturated + [f"fault {s}" for s in shortfalls] + crowded
+        )
         if saturated and busy_fault is not None:
             reason += f"; machine {busy_fault:.0%} busy, harness {harness_fault or 0:.0%}"
+        if recovery is not None and recovery.saturated:
+            reason += ("; " if reason else "") + recovery.reason.replace("fault window", "recovery window")
         return ControlRecord(
             steady_p95_ms=round(verdict.steady.p95_s * 1000, 2) if verdict.steady.count else None,
             fault_p95_ms=round(verdict.fault.p95_s * 1000, 2) if verdict.fault.count else None,
@@ -628,7 +666,13 @@ class ScenarioRunner:
             fault_count=verdict.fault.count,
             harness_cpu_steady=harness_steady,
             harness_cpu_fault=harness_fault,
+            neighbour_cpu_steady=cpu.neighbour("steady_start", "steady_end") if self.neighbours else None,
+            neighbour_cpu_fault=cpu.neighbour("fault_start", "fault_end") if self.neighbours else None,
             saturated=saturated,
+            recovery_p95_ms=(
+                round(recovery.fault.p95_s * 1000, 2) if recovery and recovery.fault.count else None
+            ),
+            recovery_saturated=bool(recovery and recovery.saturated),
             reason=reason,
         )
 
@@ -641,7 +685,7 @@ class ScenarioRunner:
         not_back: list[str],
     ) -> ScoreRecord:
         features = [f for f in self.plugin.probes if f in self.topology.features]
-        lo, hi = result.active_window or (0.0, 0.0)
+        lo, hi = _judged_window(result) or (0.0, 0.0)
 
         def during(target: str) -> list[Sample]:
             return [
@@ -681,6 +725,7 @@ class ScenarioRunner:
             not_recovered=lost_features,
             restarted=tuple(result.restarted),
             saturated=result.control is not None and result.control.saturated,
+            recovery_saturated=result.control is not None and result.control.recovery_saturated,
             short=bool(_shortfalls(result)),
             fault_writes={n: c.phases["fault"].attempted for n, c in checks.items() if "fault" in c.phases},
             cannot_tell={n: c.cannot_tell for n, c in checks.items() if c.cannot_tell},
@@ -714,6 +759,20 @@ class ScenarioRunner:
             data_reason=scored.data_reason,
             steady_samples={f: len(obs.baseline[f]) for f in features},
         )
+
+
+def _judged_window(result: ScenarioResult) -> tuple[float, float] | None:
+    """Where the fault was in place (the active window); a fault never verified in place within its
+    window (an injector that could not finish applying it) is judged over the whole fault window, so
+    its features are measured rather than read as having answered nothing."""
+    return result.active_window or result.fault_window
+
+
+# A full machine (busy share) of which others took at least this much. Measured on 2 cores: a quiet
+# machine's neighbours took 0.3-1.8 %; two busy loops took 17-24 % (the scheduler shares the cores among
+# the stack's dozen processes and the loops), and slowed every probe by seconds.
+BUSY = 0.9
+NEIGHBOUR = 0.10
 
 
 @dataclass

@@ -153,6 +153,9 @@ class Observations:
     not_recovered: tuple[str, ...] = ()  # features not back at baseline when recovery timed out
     restarted: tuple[str, ...] = ()  # services the harness restarted to bring them back
     saturated: bool = False  # the control slowed in the fault window: latency-only verdicts are void
+    # The control was still slow when recovery timed out: "not back" may be the machine, not the target,
+    # so persistence and recovery are void there (inconclusive), never a cascade or a recovery of 0.
+    recovery_saturated: bool = False
     # The harness could not deliver the fault in full (an injector said it fell short): how the broken
     # features failed rests on a fault that was not there, so fail behaviour is void too.
     short: bool = False
@@ -228,7 +231,7 @@ class ScenarioScore:
     behaviour_shares: Mapping[str, Mapping[str, float]]  # broken feature -> outcome -> time share
     behaviour_match: float | None  # None: n/a (no broken feature was probed during the fault)
     mismatches: tuple[str, ...]
-    recovery: float
+    recovery: float | None  # None: the machine was saturated when recovery timed out
     recovery_s: float | None
     readiness: float  # 0..100 over the measured dimensions
     components: Mapping[str, float | None] = field(default_factory=dict)
@@ -244,7 +247,7 @@ def score(obs: Observations, weights: Weights = Weights()) -> ScenarioScore:
     cascade, cascade_label, harms, cascaded_share, void_cascade = _cascade(obs)
     data, data_label, data_reason = _data(obs)
     behaviour, shares, match, mismatches = _behaviour(obs)
-    void_behaviour: tuple[str, ...] = ()
+    void_behaviour = _hung_on_saturated(obs)
     if obs.short:
         void_behaviour, match, mismatches = tuple(shares), None, ()
     recovery = _recovery(obs)
@@ -313,19 +316,24 @@ def _containment(obs: Observations) -> tuple[float | None, tuple[str, ...], tupl
 
 def _verdict(obs: Observations, feature: str, *, degraded_ok: bool) -> Severity | None:
     """None when `feature` stayed healthy in the fault window (the isolation rule), else how it was
-    harmed: failed requests first, then degraded answers it had no reason to give, then latency."""
+    harmed: failed requests first, then degraded answers it had no reason to give, then latency.
+    On a saturated machine a hang (no answer within the probe timeout) is latency too: the control
+    itself took seconds, so the target cannot be blamed for it."""
     baseline = FeatureStats.of(obs.baseline.get(feature, ()))
     during = list(obs.during.get(feature, ()))
-    stats = FeatureStats.of(during)
-    if stats.count == 0:
-        return Severity.UNHEALTHY
+    if not during:  # no probe finished in the window: on a saturated machine, the machine's doing
+        return Severity.SLOW if obs.saturated else Severity.UNHEALTHY
+    answered = [s for s in during if s.outcome is not ProbeOutcome.HANG] if obs.saturated else during
+    if not answered:
+        return Severity.SLOW
+    stats = FeatureStats.of(answered)
     if stats.success < 0.99 * baseline.success:
         return Severity.UNHEALTHY
     if not degraded_ok:
-        strict = sum(1 for s in during if s.outcome is ProbeOutcome.SERVED) / len(during)
+        strict = sum(1 for s in answered if s.outcome is ProbeOutcome.SERVED) / len(answered)
         if strict < 0.99 * baseline.success:
             return Severity.DEGRADED
-    if not stats.healthy_against(baseline):
+    if len(answered) < len(during) or not FeatureStats.of(during).healthy_against(baseline):
         return Severity.SLOW
     return None
 
@@ -357,10 +365,14 @@ def _cascade(obs: Observations) -> tuple[float | None, Label, tuple[Harm, ...], 
                 )
     restarted = Severity.RESTARTED if obs.restarted else Severity.NOT_RECOVERED
     for feature in obs.not_recovered:
+        if obs.recovery_saturated:
+            void.append(feature)
+            continue
         path = obs.routes.get(feature, "") or "still not at baseline after the fault was removed"
         harms.append(Harm("persistence", feature, restarted, path))
     others = [c for c in obs.health if c != obs.target]
-    candidates = len([f for f in obs.apart if f in obs.baseline]) + len(others) + len(obs.not_recovered)
+    persisted = 0 if obs.recovery_saturated else len(obs.not_recovered)
+    candidates = len([f for f in obs.apart if f in obs.baseline]) + len(others) + persisted
     share = min(1.0, len(harms) / candidates) if candidates else 0.0
     if any(h.severity.full for h in harms):
         return 0.0, Label.YES, tuple(harms), share, tuple(void)
@@ -414,7 +426,7 @@ def _behaviour(
     shares: dict[str, dict[str, float]] = {}
     values: dict[str, float] = {}
     for feature in sorted(obs.broken | set(obs.expect)):
-        samples = obs.during.get(feature, ())
+        samples = [s for s in obs.during.get(feature, ()) if s.outcome not in _void_outcomes(obs)]
         if not samples:
             continue
         outcomes = Counter(_outcome_of(s, obs.fast_fail_s) for s in samples)
@@ -433,6 +445,20 @@ def _behaviour(
     return dominant, shares, sum(values.values()) / len(values), mismatches
 
 
+def _void_outcomes(obs: Observations) -> frozenset[ProbeOutcome]:
+    """Outcomes that say nothing about the target: a hang while the control itself was slow."""
+    return frozenset({ProbeOutcome.HANG}) if obs.saturated else frozenset()
+
+
+def _hung_on_saturated(obs: Observations) -> tuple[str, ...]:
+    """Broken or expected features whose hangs were left out of fail behaviour (machine saturated)."""
+    return tuple(
+        f
+        for f in sorted(obs.broken | set(obs.expect))
+        if obs.saturated and any(s.outcome is ProbeOutcome.HANG for s in obs.during.get(f, ()))
+    )
+
+
 def _value(outcome: ProbeOutcome, want: Outcome | None) -> float:
     if want is None:
         return (
@@ -445,9 +471,9 @@ def _value(outcome: ProbeOutcome, want: Outcome | None) -> float:
     return OUTCOME_VALUE[outcome]
 
 
-def _recovery(obs: Observations) -> float:
+def _recovery(obs: Observations) -> float | None:
     if obs.recovery_s is None:
-        return 0.0
+        return None if obs.recovery_saturated else 0.0
     if obs.recovery_s <= obs.recovery_target_s:
         return 1.0
     span = obs.recovery_timeout_s - obs.recovery_target_s

@@ -82,6 +82,10 @@ class Injector(ABC, Generic[SpecT]):
     def remove(self, spec: SpecT, data: HandleData) -> None:
         """Undo the fault (idempotent)."""
 
+    def prepare(self, spec: SpecT) -> None:
+        """Work the fault needs that is not the fault itself (accounts, tokens, clients), done before
+        the steady window so that it neither lands in the fault window nor loads the machine there."""
+
     def shortfall(self, spec: SpecT, data: HandleData) -> str:
         """Asked just before removal: why the fault fell short of its spec ("" when it was delivered in
         full). A fault the harness itself could not deliver (a flood that could not keep its rate on a

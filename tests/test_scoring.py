@@ -294,6 +294,25 @@ def test_failed_requests_are_never_excused_by_a_saturated_machine() -> None:
     assert result.inconclusive == ()
 
 
+def test_a_hang_on_a_saturated_machine_is_latency_not_a_failure() -> None:
+    """Two busy loops on two cores: the control took a second, so a probe with no answer in 2 s says
+    nothing about the target. The same hangs on a quiet machine are a cascade."""
+    hung = samples(SERVED, 0.040, 90) + samples(ProbeOutcome.HANG, 2.1, 10)
+    during = {"storage.upload": samples(ProbeOutcome.HANG, 2.1), "auth.login": hung}
+    quiet = score(v3(during=during))
+    assert quiet.cascade_label is Label.YES and quiet.isolation_label is Label.NO
+    busy = score(v3(during=during, saturated=True))
+    assert busy.cascade_label is Label.INCONCLUSIVE and busy.isolation_label is Label.INCONCLUSIVE
+    # the broken feature only hung: how it failed is not known either
+    assert busy.behaviour_match is None and busy.inconclusive == ("auth.login", "storage.upload")
+
+
+def test_not_back_while_the_control_is_still_slow_is_inconclusive_not_persistence() -> None:
+    busy = score(v3(recovery_s=None, not_recovered=("storage.upload",), recovery_saturated=True))
+    assert busy.cascade_label is Label.INCONCLUSIVE and busy.recovery is None
+    assert "recovery" not in busy.weights and busy.inconclusive == ("storage.upload",)
+
+
 def test_a_caller_slowed_by_carrying_the_fault_is_not_a_spread_but_a_process_down_is() -> None:
     carrying = score(v3(health={"gateway": Health.DEGRADED, "storage": Health.DEGRADED, "auth": Health.OK}))
     assert carrying.cascade_label is Label.NO

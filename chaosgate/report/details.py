@@ -209,6 +209,11 @@ def control_figures(c: ControlRecord) -> str:
         f"control p95 {_ms(c.steady_p95_ms)} steady vs {_ms(c.fault_p95_ms)} during the fault{ratio}, "
         f"{c.steady_count}/{c.fault_count} samples; harness CPU {_pct(c.harness_cpu_steady)} steady vs "
         f"{_pct(c.harness_cpu_fault)} during the fault"
+        + (
+            f"; neighbours {_pct(c.neighbour_cpu_steady)} vs {_pct(c.neighbour_cpu_fault)}"
+            if c.neighbour_cpu_steady is not None or c.neighbour_cpu_fault is not None
+            else ""
+        )
     )
 
 

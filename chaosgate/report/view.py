@@ -82,6 +82,8 @@ def fmt_recovery(s: ScenarioResult) -> str:
         return "—"
     if s.recovery_s is not None:
         return f"{s.recovery_s:.1f}s"
+    if s.score.recovery is None:
+        return "inconclusive (machine saturated)"
     return f"never (restarted {', '.join(s.restarted)})" if s.restarted else "never"
 
 

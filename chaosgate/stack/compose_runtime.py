@@ -70,6 +70,8 @@ class ContainerStatus:
 class ComposeStack:
     """One compose project: the generated docker-compose.yml next to chaos.yaml, and its containers."""
 
+    owns_processes = False  # the containers run under the Docker engine, not under this process
+
     def __init__(
         self,
         topology: Topology,

@@ -117,6 +117,8 @@ def parse_switches(items: Collection[str]) -> dict[str, bool]:
 class LocalStack:
     """One local stack in one run dir. Every process it starts is recorded in `<run-dir>/state.json`."""
 
+    owns_processes = True  # every server is a child of this process
+
     def __init__(
         self,
         topology: Topology,

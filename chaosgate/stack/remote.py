@@ -26,6 +26,8 @@ def attaches(topology: Topology) -> bool:
 class RemoteStack:
     """The endpoints of a running stack, checked before use; nothing here starts or stops it."""
 
+    owns_processes = False
+
     def __init__(self, topology: Topology, *, run_dir: Path | str | None = None, profile: str | None = None):
         self.topology = topology
         self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()

@@ -18,6 +18,8 @@ class RunningStack(Protocol):
     profile: str
     switches: dict[str, bool]
     services: list[str]
+    # Its processes are this process's children (the local runtime): CPU outside them is a neighbour's.
+    owns_processes: bool
 
     @property
     def proxy_api_url(self) -> str: ...
