@@ -35,6 +35,5 @@ def test_the_wheel_puts_only_chaosgate_into_site_packages(tmp_path: Path) -> Non
     assert {t for t in top if not t.endswith(".dist-info")} == {"chaosgate"}
     assert "chaosgate/injectors/toxiproxy.py" in names
     assert "chaosgate/target_system/__main__.py" in names
-    assert (
-        "chaosgate/scenario/scenario.schema.json" in names and "chaosgate/scenario/chaos.schema.json" in names
-    )
+    schemas = {f"chaosgate/scenario/{n}.schema.json" for n in ("scenario", "chaos", "result")}
+    assert schemas <= set(names)

@@ -35,8 +35,11 @@ def _number(text: str | None) -> float | None:
 
 
 def _key(row: dict[str, str]) -> str:
-    method = row.get("Type") or ""
-    return row["Name"] if row["Name"] == AGGREGATED or not method else f"{method} {row['Name']}"
+    """`GET /path`; a request the user already named with its method (`POST /orders`) keeps its name."""
+    method, name = row.get("Type") or "", row["Name"]
+    if name == AGGREGATED or not method or name.upper().startswith(f"{method.upper()} "):
+        return name
+    return f"{method} {name}"
 
 
 def read_history(path: Path) -> list[HistoryRow]:
