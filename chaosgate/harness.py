@@ -138,7 +138,7 @@ class Harness:
                 artifacts=out_dir,
                 load=plan,
                 restart=self.stack.restart,
-                neighbours=self.stack.owns_processes,
+                stack_processes=self.stack.process_ids,
             )
             for scenario in scenarios:
                 outcome: ScenarioResult = runner.new_result(scenario)

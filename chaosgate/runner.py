@@ -105,7 +105,7 @@ class ScenarioRunner:
         artifacts: Path | None = None,
         load: LoadPlan | None = None,
         restart: Restarter | None = None,
-        neighbours: bool = False,
+        stack_processes: Callable[[], list[int] | None] | None = None,
     ) -> None:
         """Probe interval and timeout come from `settings`; the Prometheus sampler from the topology;
         `load` is the steady load every window of every scenario runs under (None: no load)."""
@@ -117,8 +117,9 @@ class ScenarioRunner:
         self.bus = bus
         self.settings = settings or RunSettings()
         self.weights = weights or Weights()
-        # The stack's processes are this one's children: CPU taken outside them is a neighbour's.
-        self.neighbours = neighbours
+        # The stack's processes on this machine (None: unknown): CPU outside them and the harness
+        # is a neighbour's.
+        self.stack_processes = stack_processes
         self.artifacts = artifacts  # where a scenario's Locust files go (a temp dir when None)
         self.load = load
         self.restart = restart  # brings back what did not recover by itself (local runtime)
@@ -199,7 +200,7 @@ class ScenarioRunner:
         probes: dict[str, Probe],
     ) -> None:
         s = self.settings
-        cpu = CpuMeter()
+        cpu = CpuMeter(self.stack_processes)
 
         def interval() -> float:
             return s.recovery_interval_s if log.phase == "recover" else s.probe_interval_s
@@ -614,8 +615,6 @@ class ScenarioRunner:
         """Windows where the machine was full and a neighbour (outside this process and the stack it
         started) took a large share of it: then the steady window itself may be slow, and the control's
         fault-against-steady ratio cannot see the neighbour."""
-        if not self.neighbours:
-            return []
         found = []
         for name in ("steady", "fault"):
             busy, _ = cpu.shares(f"{name}_start", f"{name}_end")
@@ -666,8 +665,8 @@ class ScenarioRunner:
             fault_count=verdict.fault.count,
             harness_cpu_steady=harness_steady,
             harness_cpu_fault=harness_fault,
-            neighbour_cpu_steady=cpu.neighbour("steady_start", "steady_end") if self.neighbours else None,
-            neighbour_cpu_fault=cpu.neighbour("fault_start", "fault_end") if self.neighbours else None,
+            neighbour_cpu_steady=cpu.neighbour("steady_start", "steady_end"),
+            neighbour_cpu_fault=cpu.neighbour("fault_start", "fault_end"),
             saturated=saturated,
             recovery_p95_ms=(
                 round(recovery.fault.p95_s * 1000, 2) if recovery and recovery.fault.count else None

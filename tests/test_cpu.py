@@ -17,13 +17,15 @@ BUSY = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
 
 
 @contextmanager
-def busy_loop(seconds: float, *, detached: bool) -> Iterator[None]:
+def busy_loop(seconds: float, *, detached: bool, pids: list[int] | None = None) -> Iterator[None]:
     """A busy loop for `seconds`: a child of this process, or (detached) one a shell started and left,
     so that it is nobody's child here: a neighbour, as another job on a shared machine is."""
     code = BUSY.format(s=seconds)
     if detached:
         shell = f"{sys.executable} -c '{code}' >/dev/null 2>&1 & echo $!"
         pid = int(subprocess.run(["sh", "-c", shell], capture_output=True, text=True, check=True).stdout)
+        if pids is not None:
+            pids.append(pid)
         try:
             yield
         finally:
@@ -38,9 +40,11 @@ def busy_loop(seconds: float, *, detached: bool) -> Iterator[None]:
         child.wait()
 
 
-def measure(seconds: float, *, detached: bool) -> tuple[float | None, float | None]:
-    meter = CpuMeter()
-    with busy_loop(seconds + 1, detached=detached):
+def measure(
+    seconds: float, *, detached: bool, stack: list[int] | None = None
+) -> tuple[float | None, float | None]:
+    meter = CpuMeter((lambda: stack) if stack is not None else None)
+    with busy_loop(seconds + 1, detached=detached, pids=stack):
         meter.mark("a", 0.0)
         time.sleep(seconds)
         meter.mark("b", seconds)
@@ -61,5 +65,18 @@ def test_a_busy_loop_the_harness_started_is_its_own_work() -> None:
     assert neighbour is not None and neighbour < 0.3 / cores, (busy, neighbour)  # ...and was ours
 
 
-def test_a_missing_mark_gives_no_share() -> None:
-    assert CpuMeter().neighbour("a", "b") is None
+def test_a_stack_another_run_started_and_left_up_is_not_a_neighbour() -> None:
+    """`chaosgate run` reuses a local stack a previous run left up: its servers are nobody's children
+    here, but they are the stack (LocalStack.process_ids), not a neighbour."""
+    busy, neighbour = measure(1.5, detached=True, stack=[])
+    cores = os.cpu_count() or 1
+    assert busy is not None and busy >= 0.6 / cores
+    assert neighbour is not None and neighbour < 0.3 / cores, (busy, neighbour)
+
+
+def test_no_neighbour_share_where_the_stacks_processes_are_unknown() -> None:
+    meter = CpuMeter(lambda: None)  # containers, or a stack on another host
+    meter.mark("a", 0.0)
+    meter.mark("b", 0.1)
+    assert meter.neighbour("a", "b") is None
+    assert CpuMeter().neighbour("a", "b") is None  # a missing mark gives no share either

@@ -70,7 +70,8 @@ class ContainerStatus:
 class ComposeStack:
     """One compose project: the generated docker-compose.yml next to chaos.yaml, and its containers."""
 
-    owns_processes = False  # the containers run under the Docker engine, not under this process
+    def process_ids(self) -> list[int] | None:
+        return None  # its containers run under the Docker engine: not told apart from a neighbour
 
     def __init__(
         self,

@@ -117,8 +117,6 @@ def parse_switches(items: Collection[str]) -> dict[str, bool]:
 class LocalStack:
     """One local stack in one run dir. Every process it starts is recorded in `<run-dir>/state.json`."""
 
-    owns_processes = True  # every server is a child of this process
-
     def __init__(
         self,
         topology: Topology,
@@ -214,6 +212,10 @@ class LocalStack:
     def pids(self) -> list[int]:
         """Every live process of the stack, children included."""
         return self.table.pids()
+
+    def process_ids(self) -> list[int] | None:
+        self.table.reload()  # a stack another run started and left up is this stack too
+        return self.pids()
 
     # -- up ------------------------------------------------------------------------------------------
 

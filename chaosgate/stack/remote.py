@@ -26,7 +26,8 @@ def attaches(topology: Topology) -> bool:
 class RemoteStack:
     """The endpoints of a running stack, checked before use; nothing here starts or stops it."""
 
-    owns_processes = False
+    def process_ids(self) -> list[int] | None:
+        return None  # it runs elsewhere, or was started by someone else
 
     def __init__(self, topology: Topology, *, run_dir: Path | str | None = None, profile: str | None = None):
         self.topology = topology

@@ -18,8 +18,6 @@ class RunningStack(Protocol):
     profile: str
     switches: dict[str, bool]
     services: list[str]
-    # Its processes are this process's children (the local runtime): CPU outside them is a neighbour's.
-    owns_processes: bool
 
     @property
     def proxy_api_url(self) -> str: ...
@@ -31,6 +29,11 @@ class RunningStack(Protocol):
 
     def backends(self) -> dict[str, str]:
         """What stands in each store's role (role -> a few words), for reports."""
+        ...
+
+    def process_ids(self) -> list[int] | None:
+        """The stack's live processes on this machine (the local runtime's servers), so that CPU
+        outside them and the harness is a neighbour's; None where the stack runs elsewhere."""
         ...
 
     def restart(self, services: list[str]) -> list[str]:
