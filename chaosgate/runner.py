@@ -623,6 +623,14 @@ class ScenarioRunner:
                 found.append(f"{name}: another process took {other:.0%} of the machine ({busy:.0%} busy)")
         return found
 
+    def _explains_hangs(self, stats: FeatureStats) -> bool:
+        return stats.count > 0 and self._explains_hangs_ms(stats.p95_s * 1000)
+
+    def _explains_hangs_ms(self, p95_ms: float | None) -> bool:
+        """Whether the control was slow enough for a probe's hang to be the machine's: a feature
+        crosses about five processes (gateway, service, stores), each delayed as the control was."""
+        return p95_ms is not None and p95_ms / 1000 >= HANG_NOISE * self.settings.probe_timeout_s
+
     def _recovery_noise(self, log: SampleLog, since: float) -> ControlVerdict:
         """The control from rollback to the recovery timeout: was the machine still saturated when
         the probes were judged not back?"""
@@ -671,7 +679,7 @@ class ScenarioRunner:
             recovery_p95_ms=(
                 round(recovery.fault.p95_s * 1000, 2) if recovery and recovery.fault.count else None
             ),
-            recovery_saturated=bool(recovery and recovery.saturated),
+            recovery_saturated=bool(recovery and recovery.saturated and self._explains_hangs(recovery.fault)),
             reason=reason,
         )
 
@@ -725,6 +733,9 @@ class ScenarioRunner:
             restarted=tuple(result.restarted),
             saturated=result.control is not None and result.control.saturated,
             recovery_saturated=result.control is not None and result.control.recovery_saturated,
+            hangs_void=result.control is not None
+            and result.control.saturated
+            and self._explains_hangs_ms(result.control.fault_p95_ms),
             short=bool(_shortfalls(result)),
             fault_writes={n: c.phases["fault"].attempted for n, c in checks.items() if "fault" in c.phases},
             cannot_tell={n: c.cannot_tell for n, c in checks.items() if c.cannot_tell},
@@ -772,6 +783,8 @@ def _judged_window(result: ScenarioResult) -> tuple[float, float] | None:
 # the stack's dozen processes and the loops), and slowed every probe by seconds.
 BUSY = 0.9
 NEIGHBOUR = 0.10
+# A control p95 of at least this share of the probe timeout (400 ms of 2 s) can explain a hang.
+HANG_NOISE = 0.2
 
 
 @dataclass

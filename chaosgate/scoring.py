@@ -156,6 +156,9 @@ class Observations:
     # The control was still slow when recovery timed out: "not back" may be the machine, not the target,
     # so persistence and recovery are void there (inconclusive), never a cascade or a recovery of 0.
     recovery_saturated: bool = False
+    # Saturated so badly that the control itself took a sizeable part of the probe timeout: then a
+    # hang (no answer in time) may be the machine's too. A control at 80 ms explains no 2 s hang.
+    hangs_void: bool = False
     # The harness could not deliver the fault in full (an injector said it fell short): how the broken
     # features failed rests on a fault that was not there, so fail behaviour is void too.
     short: bool = False
@@ -322,8 +325,8 @@ def _verdict(obs: Observations, feature: str, *, degraded_ok: bool) -> Severity 
     baseline = FeatureStats.of(obs.baseline.get(feature, ()))
     during = list(obs.during.get(feature, ()))
     if not during:  # no probe finished in the window: on a saturated machine, the machine's doing
-        return Severity.SLOW if obs.saturated else Severity.UNHEALTHY
-    answered = [s for s in during if s.outcome is not ProbeOutcome.HANG] if obs.saturated else during
+        return Severity.SLOW if obs.hangs_void else Severity.UNHEALTHY
+    answered = [s for s in during if s.outcome is not ProbeOutcome.HANG] if obs.hangs_void else during
     if not answered:
         return Severity.SLOW
     stats = FeatureStats.of(answered)
@@ -447,7 +450,7 @@ def _behaviour(
 
 def _void_outcomes(obs: Observations) -> frozenset[ProbeOutcome]:
     """Outcomes that say nothing about the target: a hang while the control itself was slow."""
-    return frozenset({ProbeOutcome.HANG}) if obs.saturated else frozenset()
+    return frozenset({ProbeOutcome.HANG}) if obs.hangs_void else frozenset()
 
 
 def _hung_on_saturated(obs: Observations) -> tuple[str, ...]:
@@ -455,7 +458,7 @@ def _hung_on_saturated(obs: Observations) -> tuple[str, ...]:
     return tuple(
         f
         for f in sorted(obs.broken | set(obs.expect))
-        if obs.saturated and any(s.outcome is ProbeOutcome.HANG for s in obs.during.get(f, ()))
+        if obs.hangs_void and any(s.outcome is ProbeOutcome.HANG for s in obs.during.get(f, ()))
     )
 
 
