@@ -523,7 +523,11 @@ def print_targets(bench: Bench, met: Targets, wall_s: float) -> None:
     proven = len(DIMENSIONS) - sum(len(d) for d in met.unproven.values())
     print("\n== Targets")
     print(f"CI gate fails the baseline:            {'yes' if met.baseline_failed else 'NO'}")
-    print(f"hardened passes every repetition:      {met.repetitions - met.false_alarms}/{met.repetitions}")
+    inconclusive = sum(1 for c in bench.hardened if c.passed and c.inconclusive)
+    held = met.repetitions - met.false_alarms
+    # INCONCLUSIVE (exit 4) is no false alarm, but not a clean pass either: say how many.
+    aside = f" ({inconclusive} of them INCONCLUSIVE: machine saturated)" if inconclusive else ""
+    print(f"hardened passes every repetition:      {held}/{met.repetitions}{aside}")
     print(f"exercised switches caught by the gate: {met.caught}/{met.exercised} ({rate:.0f}%)")
     print(f"switches no scenario exercises:        {', '.join(unexercised) or 'none'}")
     print(
