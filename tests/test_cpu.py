@@ -40,38 +40,37 @@ def busy_loop(seconds: float, *, detached: bool, pids: list[int] | None = None) 
         child.wait()
 
 
-def measure(
-    seconds: float, *, detached: bool, stack: list[int] | None = None
-) -> tuple[float | None, float | None]:
+def measure(seconds: float, *, detached: bool, stack: list[int] | None = None) -> tuple[float, float | None]:
+    """(CPU seconds counted as ours over `seconds` while the loop ran, the neighbour share)."""
     meter = CpuMeter((lambda: stack) if stack is not None else None)
     with busy_loop(seconds + 1, detached=detached, pids=stack):
         meter.mark("a", 0.0)
         time.sleep(seconds)
         meter.mark("b", seconds)
-    busy, _ = meter.shares("a", "b")
-    return busy, meter.neighbour("a", "b")
+    a, b = meter.marks["a"], meter.marks["b"]
+    assert a.tree_s is not None and b.tree_s is not None
+    return b.tree_s - a.tree_s, meter.neighbour("a", "b")
 
 
+# Judged on what is counted as ours, not on machine shares: the suite runs beside other work (the
+# compose tests), which is a neighbour here too.
 def test_a_busy_loop_nobody_here_started_is_a_neighbour() -> None:
-    busy, neighbour = measure(1.5, detached=True)
+    ours, neighbour = measure(1.5, detached=True)
     cores = os.cpu_count() or 1
-    assert neighbour is not None and neighbour >= 0.6 / cores, (busy, neighbour)
+    assert ours < 0.3, ours  # the loop's CPU seconds are not ours...
+    assert neighbour is not None and neighbour >= 0.6 / cores, neighbour  # ...but a neighbour's
 
 
 def test_a_busy_loop_the_harness_started_is_its_own_work() -> None:
-    busy, neighbour = measure(1.5, detached=False)
-    cores = os.cpu_count() or 1
-    assert busy is not None and busy >= 0.6 / cores  # the loop ran...
-    assert neighbour is not None and neighbour < 0.3 / cores, (busy, neighbour)  # ...and was ours
+    ours, _ = measure(1.5, detached=False)
+    assert ours >= 0.5, ours  # a third of the loop at least, on a machine shared with other work
 
 
 def test_a_stack_another_run_started_and_left_up_is_not_a_neighbour() -> None:
     """`chaosgate run` reuses a local stack a previous run left up: its servers are nobody's children
     here, but they are the stack (LocalStack.process_ids), not a neighbour."""
-    busy, neighbour = measure(1.5, detached=True, stack=[])
-    cores = os.cpu_count() or 1
-    assert busy is not None and busy >= 0.6 / cores
-    assert neighbour is not None and neighbour < 0.3 / cores, (busy, neighbour)
+    ours, _ = measure(1.5, detached=True, stack=[])
+    assert ours >= 0.5, ours  # a third of the loop at least, on a machine shared with other work
 
 
 def test_no_neighbour_share_where_the_stacks_processes_are_unknown() -> None:

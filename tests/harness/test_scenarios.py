@@ -117,8 +117,9 @@ def test_load_runs_in_every_window_of_every_scenario(runs: dict[str, RunResult],
         assert set(phases) == {"baseline", "fault", "recovery"}, (scenario.name, phases)
         for phase in phases.values():
             # open loop: arrivals keep their rate whatever the stack does (answered or not); a phase
-            # shorter than a second (a recovery that was instant) may see no arrival at all
-            if phase.end - phase.start >= 1.0:
+            # shorter than two seconds (a quick recovery) may hold no complete row of Locust's
+            # once-a-second history, so no request is counted in it
+            if phase.end - phase.start >= 2.0:
                 assert phase.requests > 0, (scenario.name, phase)
 
 
@@ -127,7 +128,16 @@ def test_hardening_scores_higher_than_baseline(runs: dict[str, RunResult], name:
     hardened, baseline = by_name(runs["hardened"])[name], by_name(runs["baseline"])[name]
     assert hardened.score is not None
     baseline_readiness = baseline.score.readiness if baseline.score else 0.0
-    assert hardened.score.readiness > baseline_readiness, (hardened.score, baseline.score, baseline.message)
+    if hardened.control is not None and hardened.control.saturated:
+        # The product rule: a verdict taken on a saturated machine proves nothing either way.
+        pytest.skip(f"{name}: hardened run on a saturated machine: {hardened.control.reason}")
+    assert hardened.score.readiness > baseline_readiness, (
+        hardened.score.unhealthy_unaffected,
+        hardened.score.components,
+        hardened.control,
+        baseline.score,
+        baseline.message,
+    )
 
 
 def test_runs_leave_nothing_broken_and_write_their_results(
