@@ -623,9 +623,6 @@ class ScenarioRunner:
                 found.append(f"{name}: another process took {other:.0%} of the machine ({busy:.0%} busy)")
         return found
 
-    def _explains_hangs(self, stats: FeatureStats) -> bool:
-        return stats.count > 0 and self._explains_hangs_ms(stats.p95_s * 1000)
-
     def _explains_hangs_ms(self, p95_ms: float | None) -> bool:
         """Whether the control was slow enough for a probe's hang to be the machine's: a feature
         crosses about five processes (gateway, service, stores), each delayed as the control was."""
@@ -635,7 +632,7 @@ class ScenarioRunner:
         """The control from rollback to the recovery timeout: was the machine still saturated when
         the probes were judged not back?"""
         after = [Sample(r.outcome, r.latency_ms / 1000) for r in log.since(CONTROL, since)]
-        return judge(log.samples(CONTROL, "steady"), after)
+        return judge(log.samples(CONTROL, "steady"), after, window="recovery")
 
     def _control(
         self,
@@ -664,7 +661,7 @@ class ScenarioRunner:
         if saturated and busy_fault is not None:
             reason += f"; machine {busy_fault:.0%} busy, harness {harness_fault or 0:.0%}"
         if recovery is not None and recovery.saturated:
-            reason += ("; " if reason else "") + recovery.reason.replace("fault window", "recovery window")
+            reason += ("; " if reason else "") + recovery.reason
         return ControlRecord(
             steady_p95_ms=round(verdict.steady.p95_s * 1000, 2) if verdict.steady.count else None,
             fault_p95_ms=round(verdict.fault.p95_s * 1000, 2) if verdict.fault.count else None,
@@ -679,7 +676,12 @@ class ScenarioRunner:
             recovery_p95_ms=(
                 round(recovery.fault.p95_s * 1000, 2) if recovery and recovery.fault.count else None
             ),
-            recovery_saturated=bool(recovery and recovery.saturated and self._explains_hangs(recovery.fault)),
+            recovery_saturated=bool(
+                recovery
+                and recovery.saturated
+                and recovery.fault.count
+                and self._explains_hangs_ms(recovery.fault.p95_s * 1000)
+            ),
             reason=reason,
         )
 

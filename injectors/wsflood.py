@@ -78,16 +78,16 @@ class WsFloodInjector(Injector[WsFloodFault]):
 
         return asyncio.run(all_of_them())
 
+    def _flood_tokens(self, spec: WsFloodFault) -> list[str]:
+        return self._tokens(math.ceil(spec.connections / SOCKETS_PER_ACCOUNT))
+
     def prepare(self, spec: WsFloodFault) -> None:
         # The accounts' logins (password hashing in auth) would otherwise load the machine in the window.
-        accounts = math.ceil(spec.connections / SOCKETS_PER_ACCOUNT)
-        self._prepared[spec.model_dump_json()] = self._tokens(accounts)
+        self._prepared[spec.model_dump_json()] = self._flood_tokens(spec)
 
     def apply(self, spec: WsFloodFault, *, fault_id: str) -> HandleData:
         base = self.env.gateway_url.replace("http://", "ws://", 1) + spec.path
-        tokens = self._prepared.pop(spec.model_dump_json(), None) or self._tokens(
-            math.ceil(spec.connections / SOCKETS_PER_ACCOUNT)
-        )
+        tokens = self._prepared.pop(spec.model_dump_json(), None) or self._flood_tokens(spec)
         urls = itertools.cycle([f"{base}?token={token}" for token in tokens])
         stats = FloodStats()
 

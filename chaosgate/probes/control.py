@@ -133,8 +133,9 @@ class ControlVerdict:
     reason: str
 
 
-def judge(steady: Sequence[Sample], fault: Sequence[Sample]) -> ControlVerdict:
-    """Whether the machine was saturated in the fault window, from the control's samples."""
+def judge(steady: Sequence[Sample], fault: Sequence[Sample], window: str = "fault") -> ControlVerdict:
+    """Whether the machine was saturated in a window (the fault's, or the recovery's), from the
+    control's samples."""
     before, during = FeatureStats.of(steady), FeatureStats.of(fault)
     if before.count == 0 or during.count == 0:
         return ControlVerdict(before, during, False, None, "the control has no samples in a window")
@@ -143,8 +144,8 @@ def judge(steady: Sequence[Sample], fault: Sequence[Sample]) -> ControlVerdict:
     slow = during.p95_s > max(SATURATION_RATIO * before.p95_s, before.p95_s + SATURATION_MARGIN_S)
     saturated = failed or slow
     reason = (
-        f"control p95 {during.p95_s * 1000:.1f} ms in the fault window against {before.p95_s * 1000:.1f} ms "
-        f"steady{'; some control requests failed' if failed else ''}"
+        f"control p95 {during.p95_s * 1000:.1f} ms in the {window} window against "
+        f"{before.p95_s * 1000:.1f} ms steady{'; some control requests failed' if failed else ''}"
     )
     return ControlVerdict(before, during, saturated, ratio, reason if saturated else "")
 

@@ -70,9 +70,6 @@ class ContainerStatus:
 class ComposeStack:
     """One compose project: the generated docker-compose.yml next to chaos.yaml, and its containers."""
 
-    def process_ids(self) -> list[int] | None:
-        return None  # its containers run under the Docker engine: not told apart from a neighbour
-
     def __init__(
         self,
         topology: Topology,
@@ -323,6 +320,9 @@ class ComposeStack:
         store = self.topology.stores[name]
         upstream = compose.upstream_for(name, store)
         return images.local_store(store, upstream.port, upstream.data_dir).backend
+
+    def process_ids(self) -> list[int] | None:
+        return None  # its containers run under the Docker engine: not told apart from a neighbour
 
     def restart(self, services: list[str]) -> list[str]:
         """RunningStack.restart: a container is restarted by its `restart:` policy or by hand; the

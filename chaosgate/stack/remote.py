@@ -26,9 +26,6 @@ def attaches(topology: Topology) -> bool:
 class RemoteStack:
     """The endpoints of a running stack, checked before use; nothing here starts or stops it."""
 
-    def process_ids(self) -> list[int] | None:
-        return None  # it runs elsewhere, or was started by someone else
-
     def __init__(self, topology: Topology, *, run_dir: Path | str | None = None, profile: str | None = None):
         self.topology = topology
         self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()
@@ -60,6 +57,9 @@ class RemoteStack:
             where = self.topology.host if store.port is None else f"{self.topology.host}:{store.port}"
             out[role] = f"{role} at {where} (not started by chaosgate)"
         return out
+
+    def process_ids(self) -> list[int] | None:
+        return None  # it runs elsewhere, or was started by someone else
 
     def restart(self, services: list[str]) -> list[str]:
         """RunningStack.restart: a stack on another host is not the harness's to restart."""
