@@ -39,6 +39,7 @@ class _Side(asyncio.Protocol):
         self.writes = Stream.DOWNSTREAM if reads is Stream.UPSTREAM else Stream.UPSTREAM
         self.transport: asyncio.Transport | None = None
         self.pending: list[bytes] = []
+        self.pending_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -57,7 +58,11 @@ class _Side(asyncio.Protocol):
     def eof_received(self) -> bool:
         direction = self.connection.directions.get(self.reads)
         if direction is None:
-            self.connection.close()
+            # An upstream that closes right after accepting sends its EOF while `_connect` has not
+            # yet resumed to build the directions; closing here passed that close to the client at
+            # once, past slow_close (how often depended on loop timing). Hold it, like early data,
+            # for the toxics.
+            self.pending_eof = True
         else:
             direction.feed_eof()
         return True  # keep the socket open: the other direction may still be sending
@@ -138,9 +143,12 @@ class ProxyConnection:
         for stream, direction in self.directions.items():
             direction.set_toxics(self._toxics(stream))
         for side in (self.client, server):
+            direction = self.directions[side.reads]
             for data in side.pending:
-                self.directions[side.reads].feed(data)
+                direction.feed(data)
             side.pending.clear()
+            if side.pending_eof:
+                direction.feed_eof()
         if not client_t.is_closing():
             client_t.resume_reading()
 

@@ -10,7 +10,14 @@ import pytest
 
 from chaosgate.proxy.server import ServerOptions
 
-from .kit import EchoHandler, RunningServer, SourceHandler, ThreadingServer, start_server_thread
+from .kit import (
+    CloseHandler,
+    EchoHandler,
+    RunningServer,
+    SourceHandler,
+    ThreadingServer,
+    start_server_thread,
+)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +51,17 @@ def echo_port() -> Iterator[int]:
 def source_port() -> Iterator[int]:
     """A server that answers "N\\n" with N pattern bytes: data that flows downstream only."""
     server = ThreadingServer(("127.0.0.1", 0), SourceHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def closing_port() -> Iterator[int]:
+    """A server that closes every connection as soon as it has accepted it."""
+    server = ThreadingServer(("127.0.0.1", 0), CloseHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server.server_address[1]

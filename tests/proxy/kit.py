@@ -137,6 +137,13 @@ class SourceHandler(socketserver.BaseRequestHandler):
                 pass
 
 
+class CloseHandler(socketserver.BaseRequestHandler):
+    """Accepts and closes at once (socketserver closes the socket when `handle` returns)."""
+
+    def handle(self) -> None:
+        pass
+
+
 def recv_until_closed(sock: socket.socket, limit: int = 1 << 24) -> bytes:
     buf = bytearray()
     while len(buf) < limit:
