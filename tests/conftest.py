@@ -4,13 +4,17 @@
     stack_profile    function: `with stack_profile("baseline", redis_retry=True): ...` restarts only
                      the services with that profile/switches and restores the previous ones afterwards
     running_stack    function: local_stack with every service alive (restarts any a test killed)
+    settled_stack    module, autouse: after a module whose tests made Redis calls fail, waits out the
+                     services' fallback hold, so that the next module finds the stack as it was
     proxy_api        session: the fault proxy's API base URL (Toxiproxy 2.x compatible)
     proxy_reset      function: POSTs /reset to the proxy after the test (use it in tests that add toxics)
 
 Environment: CHAOSGATE_TEST_PORT_OFFSET moves every port of chaos.yaml (to run beside a dev stack);
-CHAOSGATE_TEST_SERVICES=none|a,b runs only those services (all by default, none while target_system
-has no __main__). The session's run dir is $TMPDIR/chaosgate-session-stack-<offset>; its logs stay
-there after the run (CHAOSGATE_KEEP_RUN_DIR=1 keeps the data dirs too).
+under pytest-xdist (`-n N`) each worker is a session with a stack of its own, and worker gwK moves its
+ports K * WORKER_PORT_STEP further (pytest_configure below). CHAOSGATE_TEST_SERVICES=none|a,b runs only
+those services (all by default, none while target_system has no __main__). The session's run dir is
+$TMPDIR/chaosgate-session-stack-<offset>; its logs stay there after the run (CHAOSGATE_KEEP_RUN_DIR=1
+keeps the data dirs too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +33,33 @@ from typing import Any
 import httpx
 import pytest
 
+from chaosgate.config import load_topology
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import Topology, load_topology
+from chaosgate.target_system.settings import Tunables
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 
 ProfileSwitcher = Callable[..., contextlib.AbstractContextManager[LocalStack]]
+
+# Worker gwK's ports are chaos.yaml's + K * 100: for K < 8 these sets, and the ones tests place relative
+# to them (tests/stack: +1170, +1330; tests/own_system: +2000), never share a port with one another nor
+# with the compose tests' (+7050), and stay below Linux's ephemeral ports (32768).
+WORKER_PORT_STEP = 100
+MAX_WORKERS = 8
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, moves this worker's ports (CHAOSGATE_TEST_PORT_OFFSET, read by the fixtures
+    and the tests that place stacks of their own) clear of every other worker's."""
+    worker = getattr(config, "workerinput", None)  # set in xdist's workers only, not in their controller
+    if worker is None:
+        return
+    index = int(worker["workerid"].removeprefix("gw"))
+    if index >= MAX_WORKERS:
+        raise pytest.UsageError(f"at most {MAX_WORKERS} xdist workers: their stacks' ports would meet")
+    base = int(os.environ.get("CHAOSGATE_TEST_PORT_OFFSET", "0"))
+    os.environ["CHAOSGATE_TEST_PORT_OFFSET"] = str(base + WORKER_PORT_STEP * index)
 
 
 def services_available() -> bool:
@@ -86,11 +112,43 @@ def local_stack(topology: Topology) -> Iterator[LocalStack]:
         (run_dir / "jwt_secret").unlink(missing_ok=True)
         try:
             stack.up()
+            SESSION_STACKS.append(stack)
             yield stack
         finally:
+            SESSION_STACKS.clear()
             stack.down()
             if os.environ.get("CHAOSGATE_KEEP_RUN_DIR") != "1":
                 shutil.rmtree(run_dir / "data", ignore_errors=True)
+
+
+# The session stack once a test has started it (settled_stack must not start it for a module without one).
+SESSION_STACKS: list[LocalStack] = []
+
+
+def redis_failures(stack: LocalStack) -> float:
+    """Redis calls that failed after every attempt, summed over the services' /metrics."""
+    total = 0.0
+    with httpx.Client(timeout=5.0) as client:
+        for name in stack.services:
+            try:
+                text = client.get(stack.url_of(name) + "/metrics").text
+            except httpx.HTTPError:
+                continue  # killed by a test: restarted, its count starts again (a change all the same)
+            lines = (line for line in text.splitlines() if line.startswith("redis_unavailable_total{"))
+            total += sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+    return total
+
+
+@pytest.fixture(scope="module", autouse=True)
+def settled_stack() -> Iterator[None]:
+    """After a Redis call fails, a hardened service skips Redis for `redis_down_hold` and answers
+    degraded meanwhile: a module that ends just after rolling back a Redis fault would hand the next
+    module a stack still holding. Serially the next module was always the same one; under xdist
+    (scripts/test) any module may follow, so the hold is waited out here when Redis failed."""
+    before = redis_failures(SESSION_STACKS[0]) if SESSION_STACKS else 0.0  # a fresh stack counts 0
+    yield
+    if SESSION_STACKS and redis_failures(SESSION_STACKS[0]) != before:
+        time.sleep(Tunables().redis_down_hold + 0.5)  # + the last failing call, on a busy machine
 
 
 @pytest.fixture

@@ -11,7 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+import pytest
+
 from chaosgate.cpu import CpuMeter
+
+# Measures this machine's CPU shares itself: scripts/test runs it alone, after the parallel suite.
+pytestmark = pytest.mark.alone
 
 BUSY = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
 

@@ -17,6 +17,10 @@ import psutil
 from chaosgate.faults import FaultLedger
 from chaosgate.stack.launcher import LocalStack
 
+# A given capacity (as in tests/probes and tests/load): what a signal does to a run under load is the
+# point here, not the load's level; calibration has tests of its own (tests/load/test_calibrate.py).
+NO_CALIBRATION = ("--capacity", "60")
+
 
 def start_run(config: Path, stack: LocalStack, out: Path, scenario: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -34,6 +38,7 @@ def start_run(config: Path, stack: LocalStack, out: Path, scenario: str) -> subp
             str(out),
             "--time-scale",
             "1",
+            *NO_CALIBRATION,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -191,6 +196,7 @@ def test_when_runner_and_watchdog_both_die_the_next_run_sweeps(
             str(second),
             "--time-scale",
             "0.2",
+            *NO_CALIBRATION,
         ],
         capture_output=True,
         text=True,

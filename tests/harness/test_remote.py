@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment
+from chaosgate.injection import FaultEnvironment
 from chaosgate.injectors.process import ProcessInjector
 from chaosgate.stack.launcher import LocalStack
 
@@ -190,6 +190,7 @@ def test_the_watchdog_rolls_back_a_remote_fault_when_the_runner_dies(
     config = remote_config(running_stack, tmp_path / "config", profile=running_stack.profile)
     out = tmp_path / "reports"
     argv = ["run", "redis-down", "--config", str(config), "--out", str(out), "--time-scale", "2"]
+    argv += ["--capacity", "200"]  # no calibration: a remote run's state is its own, it would calibrate anew
     run = subprocess.Popen([sys.executable, "-m", "chaosgate", *argv], stderr=subprocess.PIPE, text=True)
     proxy = f"{running_stack.proxy_api_url}/proxies/redis"
     try:

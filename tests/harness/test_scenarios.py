@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chaosgate.api import applicable
+from chaosgate.config import load_topology
 from chaosgate.faults import FaultLedger
 from chaosgate.harness import Harness
 from chaosgate.result import CascadeKind, RunResult, ScenarioResult
-from chaosgate.run_cli import applicable
 from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scoring import Label
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = load_topology(ROOT / "chaos.yaml")
@@ -44,7 +44,8 @@ NO_FAULT_WRITES = "redis-down-no-writes"
 # The module's fixture runs every scenario (and NO_FAULT_WRITES) on the hardened profile and the
 # HARDENING_HELPS ones on the baseline (about 20 short scenarios, 6 minutes): the first test that asks
 # for it carries that time.
-pytestmark = pytest.mark.timeout(900)
+# Verdicts under load that must not share the cores: scripts/test runs this module alone, last.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,9 @@ from chaosgate.proxy.timer import TimerfdTimer, create_timer, sleep_until
 
 from .kit import connect, listen_port, make_proxy, recv_exactly, start_server_thread
 
+# Measures this machine's timing (CPU) itself: scripts/test runs it alone, after the parallel suite.
+pytestmark = pytest.mark.alone
+
 
 def test_callbacks_run_in_order_and_cancelled_ones_do_not() -> None:
     async def scenario() -> list[int]:

@@ -9,7 +9,10 @@ import time
 import httpx
 import pytest
 
-from .kit import connect, make_proxy, pattern, recv_exactly, recv_until_closed
+from .kit import connect, listen_port, make_proxy, pattern, recv_exactly, recv_until_closed
+
+# Measures this machine's timing (CPU) itself: scripts/test runs it alone, after the parallel suite.
+pytestmark = pytest.mark.alone
 
 
 def add_toxic(api: httpx.Client, proxy: str, **toxic: object) -> None:
@@ -95,6 +98,41 @@ def test_slow_close_delays_the_close(api: httpx.Client, echo_port: int) -> None:
     assert close_after_shutdown() < 0.1
     add_toxic(api, "sc", type="slow_close", attributes={"delay": 300})
     assert 0.29 <= close_after_shutdown() <= 0.45
+
+
+def run_sliced_transfer(api: httpx.Client, source_port: int, name: str) -> None:
+    """A proxy carries data through a slicer toxic, which is then removed."""
+    proxy = make_proxy(api, name, source_port)
+    add_toxic(api, name, type="slicer", attributes={"average_size": 20, "size_variation": 10, "delay": 100})
+    with connect(listen_port(proxy)) as sock:
+        sock.sendall(b"2000\n")
+        assert recv_exactly(sock, 2000) == pattern(2000)
+    assert api.delete(f"/proxies/{name}/toxics/slicer_downstream").status_code == 204
+
+
+def wait_for_upstream_close(api: httpx.Client, closing_port: int, name: str) -> float:
+    """Seconds a client of a new slow_close (400 ms) proxy waits for the close of its upstream."""
+    proxy = make_proxy(api, name, closing_port)
+    add_toxic(api, name, type="slow_close", attributes={"delay": 400})
+    with connect(listen_port(proxy)) as sock:
+        start = time.monotonic()
+        assert recv_until_closed(sock) == b""
+        return time.monotonic() - start
+
+
+@pytest.mark.parametrize("slicer_first", [False, True], ids=["alone", "after-slicer"])
+def test_slow_close_delays_an_upstream_that_closes_on_accept(
+    api: httpx.Client, source_port: int, closing_port: int, slicer_first: bool
+) -> None:
+    """The upstream's EOF can reach the proxy before the connection has set up its toxics; it must
+    still wait for slow_close, every time and whatever another proxy ran before."""
+    waits = []
+    for attempt in range(7):
+        if slicer_first:
+            run_sliced_transfer(api, source_port, f"sliced-{attempt}")
+        waits.append(wait_for_upstream_close(api, closing_port, f"closing-{attempt}"))
+    assert min(waits) >= 0.35, waits
+    assert max(waits) <= 0.8, waits
 
 
 def test_timeout_stalls_then_closes(api: httpx.Client, echo_port: int) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import psutil
 
+from chaosgate.config import load_topology
 from chaosgate.stack.processes import marked_processes
-from chaosgate.topology import load_topology
 
 from .conftest import run_cli, write_config
 
-OFFSET = 1170  # away from chaos.yaml's ports and from test_launcher's, so stacks can run side by side
+# Away from chaos.yaml's ports and from test_launcher's, so stacks can run side by side; moved with the
+# session's ports (each xdist worker has its own: tests/conftest.py).
+OFFSET = 1170 + int(os.environ.get("CHAOSGATE_TEST_PORT_OFFSET", "0"))
 
 
 def leftovers(run_dir: Path) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +11,15 @@ from pathlib import Path
 import psutil
 import pytest
 
+from chaosgate.config import load_topology
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import marked_processes
-from chaosgate.topology import load_topology
 
 from .conftest import make_scratch_dir, write_config
 
-OFFSET = 1330  # away from chaos.yaml's ports (and round offsets others pick), so it runs beside them
+# Away from chaos.yaml's ports (and round offsets others pick), so it runs beside them; moved with the
+# session's ports (each xdist worker has its own: tests/conftest.py).
+OFFSET = 1330 + int(os.environ.get("CHAOSGATE_TEST_PORT_OFFSET", "0"))
 
 
 @pytest.fixture(scope="module")
