@@ -24,11 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chaosgate.run_cli import applicable  # noqa: E402
+from chaosgate.api import applicable  # noqa: E402
+from chaosgate.config import load_topology  # noqa: E402
 from chaosgate.scenario.loader import load_scenarios  # noqa: E402
 from chaosgate.stack import images  # noqa: E402
 from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice, project_beside  # noqa: E402
-from chaosgate.topology import load_topology  # noqa: E402
 
 
 def both_runtimes() -> list[str]:

@@ -31,9 +31,9 @@ import httpx
 import psutil
 import yaml
 
+from chaosgate.config import load_topology
 from chaosgate.faults import FaultLedger
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = [

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chaosgate.config import load_topology
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 

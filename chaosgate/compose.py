@@ -1,5 +1,6 @@
-"""Generate the compose runtime's files (docker-compose.yml, deploy/toxiproxy.json, deploy/prometheus.yml)
-from the topology in chaos.yaml, and check that the committed ones are current.
+"""The compose runtime's files (docker-compose.yml, deploy/toxiproxy.json, deploy/prometheus.yml) as
+data, from the topology in chaos.yaml (chaosgate.stack.compose_files writes them and checks that the
+committed ones are current).
 
 The topology stays the single source: compose services, Toxiproxy proxy names and ports all come from
 it, so adding a service to chaos.yaml and running `chaosgate stack compose-file` is all it takes.
@@ -18,12 +19,9 @@ Mapping (compose network, container to container):
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -383,54 +381,5 @@ def compose_document(topology: Topology) -> dict[str, Any]:
     return {"services": services, "volumes": _volumes(topology)}
 
 
-def _yaml(data: Any) -> str:
+def to_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
-
-
-def render(topology: Topology) -> dict[str, str]:
-    """Every generated file: path relative to chaos.yaml's directory -> text."""
-    from chaosgate.stack import images  # the local image set's override (it imports this module)
-
-    header = HEADER.format(source=topology.source.name)
-    return {
-        COMPOSE_FILE: header + _yaml(compose_document(topology)),
-        images.LOCAL_FILE: header + images.LOCAL_HEADER + _yaml(images.override_document(topology)),
-        TOXIPROXY_FILE: json.dumps(toxiproxy_config(topology), indent=2) + "\n",
-        PROMETHEUS_FILE: header + _yaml(prometheus_config(topology)),
-    }
-
-
-def write(topology: Topology, root: Path | None = None) -> list[Path]:
-    """Write the files next to chaos.yaml (or under `root`); returns those whose content changed."""
-    base = root or topology.source.parent
-    changed: list[Path] = []
-    for relative, text in render(topology).items():
-        path = base / relative
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        changed.append(path)
-    return changed
-
-
-def check(topology: Topology, root: Path | None = None) -> list[str]:
-    """What differs between the files on disk and what the topology generates: one unified diff per
-    stale file (empty when everything is current)."""
-    base = root or topology.source.parent
-    problems: list[str] = []
-    for relative, text in render(topology).items():
-        path = base / relative
-        if not path.is_file():
-            problems.append(f"{relative} is missing")
-            continue
-        current = path.read_text(encoding="utf-8")
-        if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                fromfile=f"{relative} (on disk)",
-                tofile=f"{relative} (from {topology.source.name})",
-            )
-            problems.append("".join(diff))
-    return problems

@@ -6,7 +6,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chaosgate.result import RunResult
 
 _log = logging.getLogger(__name__)
 
@@ -26,7 +29,8 @@ class EventKind(StrEnum):
 class RunEvent:
     kind: EventKind
     scenario: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # JSON-able: the journal keeps it
+    run: RunResult | None = None  # RUN_FINISHED: the whole result, for reporters
 
 
 class Observer(Protocol):
@@ -39,8 +43,8 @@ class EventBus:
     def __init__(self, observers: Iterable[Observer] = ()) -> None:
         self.observers = list(observers)
 
-    def emit(self, kind: EventKind, scenario: str = "", **data: Any) -> None:
-        event = RunEvent(kind, scenario, data)
+    def emit(self, kind: EventKind, scenario: str = "", *, run: RunResult | None = None, **data: Any) -> None:
+        event = RunEvent(kind, scenario, data, run)
         for observer in self.observers:
             try:
                 observer.on_event(event)

@@ -16,9 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from chaosgate.config import load_topology
 from chaosgate.faults import LEDGER_FILE, ActiveFault, FaultLedger, LedgerEvent, describe_fault
 from chaosgate.stack.cli import config_option, run_dir_option
-from chaosgate.topology import load_topology
 
 
 @click.command("faults")

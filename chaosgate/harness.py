@@ -20,7 +20,7 @@ from chaosgate.errors import FaultError, Interrupted, StackError
 from chaosgate.events import EventBus, EventKind, Observer
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.gate import GatePolicy, decide
-from chaosgate.injectors.base import default_injectors
+from chaosgate.injectors.registry import default_injectors
 from chaosgate.injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
 from chaosgate.journal import Journal
 from chaosgate.load.calibrate import calibrate, load_cached, store
@@ -165,8 +165,9 @@ class Harness:
             result.harness_cpu_share = _mean_cpu_share(result)
             decide(result, self.gate)
             path = journal.write_result(result)
-            bus.emit(
+            bus.emit(  # reporters write the run's reports from it (also when it was cut short)
                 EventKind.RUN_FINISHED,
+                run=result,
                 run_id=run_id,
                 result=str(path),
                 overall=result.overall,

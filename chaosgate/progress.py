@@ -1,4 +1,4 @@
-"""Live progress on the terminal: phases, faults and a compact probe matrix, as an event observer."""
+"""Live progress on the terminal, as observers: the stack starting and stopping, then phases and faults."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from chaosgate.report.claims_table import claims_view
 from chaosgate.report.details import scenario_details
 from chaosgate.report.view import Tone, load_level, summary_rows
 from chaosgate.result import RunResult
+from chaosgate.stack.launcher import Phase, StackEvent
 
 SYMBOLS = {
     "served": "[green]●[/]",
@@ -21,6 +22,33 @@ SYMBOLS = {
     "error": "[red]✕[/]",
     "hang": "[magenta]…[/]",
 }
+
+
+MARKS = {
+    Phase.SWEEPING: "[dim]…[/]",
+    Phase.STARTING: "[yellow]→[/]",
+    Phase.READY: "[green]✓[/]",
+    Phase.STOPPING: "[yellow]↓[/]",
+    Phase.STOPPED: "[dim]■[/]",
+    Phase.RUNNING: "[green]●[/]",
+}
+
+
+class StackProgress:
+    """Prints one line per launcher event under a spinner naming what is being waited for."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.status = console.status("")
+
+    def __call__(self, event: StackEvent) -> None:
+        if event.phase is Phase.SWEEPING:
+            self.status.update("looking for leftovers")
+            return
+        if event.phase in (Phase.STARTING, Phase.STOPPING):
+            self.status.update(f"{event.phase.value} {event.component}")
+        detail = f" [dim]{event.detail}[/]" if event.detail else ""
+        self.console.print(f"{MARKS[event.phase]} {event.component} {event.phase.value}{detail}")
 
 
 class ConsoleProgress:

@@ -15,16 +15,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from chaosgate.api import applicable, check_injectors, run_on_stack, running_stack
+from chaosgate.config import load_topology
 from chaosgate.errors import ChaosgateError
 from chaosgate.gate import GatePolicy, parse_floors
-from chaosgate.injectors.base import runtime_of
+from chaosgate.injection import runtime_of
 from chaosgate.report.details import cascade_cell, data_line
 from chaosgate.report.view import fmt_isolation, fmt_recovery, fmt_share, fmt_unit
 from chaosgate.result import ScenarioResult
-from chaosgate.run_cli import applicable, check_injectors, run_on_stack, running_stack
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.stack.running import RunningStack
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 MARKER = "chaosgate"
 

@@ -1,8 +1,8 @@
-"""The topology in chaos.yaml as typed models, its loader, and the queries derived from it."""
+"""The topology in chaos.yaml as typed models and the queries derived from it (chaosgate.config loads
+and checks it)."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from enum import StrEnum
@@ -13,16 +13,15 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from chaosgate.durations import Duration
-from chaosgate.errors import Location, Problem, ValidationError
+from chaosgate.errors import Location, ValidationError
 from chaosgate.probes.steps import (
     LoadRequest,
     ProbeSteps,
     ReadBack,
     RequestStep,
     WriteRequest,
-    check_declared,
 )
-from chaosgate.yamlio import YamlDocument, dotted, load_yaml, validate
+from chaosgate.yamlio import dotted, load_yaml
 
 LOOPBACK = "127.0.0.1"
 LINK_TEMPLATE = re.compile(r"\{link:([^}]*)\}")
@@ -540,200 +539,3 @@ class Topology(Strict):
         moved = Topology.model_validate(data)
         moved._source = self._source
         return moved
-
-
-def load_topology(path: Path | str) -> Topology:
-    """Load chaos.yaml; every error is one ValidationError naming file, line and key."""
-    doc = load_yaml(path)
-    if not isinstance(doc.data, dict):
-        raise ValidationError("expected a mapping of settings at the top level", Location(doc.path, 1))
-    topology = validate(doc, Topology)
-    check_references(topology, doc)
-    topology._source = Path(path).resolve()
-    return topology
-
-
-def check_references(topology: Topology, doc: YamlDocument) -> None:
-    """Names must resolve, ports must be unique and what the runtime needs must be there. Every
-    problem is reported at once, each at its own key, with what would be valid."""
-    problems = [
-        *_port_problems(topology, doc),
-        *_service_problems(topology, doc),
-        *_name_problems(topology, doc),
-        *_runtime_problems(topology, doc),
-    ]
-    if problems:
-        raise ValidationError.of(sorted(problems, key=lambda p: p.location.line if p.location else 0))
-    check_declared(topology, doc)
-
-
-def _service_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
-    problems: list[Problem] = []
-    components = {*topology.stores, *topology.services}
-    for name in sorted(set(topology.stores) & set(topology.services)):
-        message = f"{name!r} is both a store and a service; names must be unique"
-        problems.append(Problem(message, doc.location("services", name)))
-    for name in topology.links:
-        if name not in components:
-            problems.append(
-                Problem(
-                    f"link {name!r} has no store or service of the same name to lead to"
-                    f"{_did_you_mean(name, components)}; valid: {_names(components)}",
-                    doc.location("links", name),
-                )
-            )
-    for name, service in topology.services.items():
-        for i, dep in enumerate(service.links):
-            at = doc.location("services", name, "links", i)
-            if dep not in topology.links:
-                message = f"{dep!r} names no link{_did_you_mean(dep, topology.links)}"
-                problems.append(Problem(f"{message}; valid: {_names(topology.links)}", at))
-            elif dep == name:
-                problems.append(Problem("a service cannot link to itself", at))
-        for i, dep in enumerate(service.soft):
-            if dep not in service.links:
-                problems.append(
-                    Problem(
-                        f"soft link {dep!r} is not one of this service's links"
-                        f"{_did_you_mean(dep, service.links)}; valid: {_names(service.links)}",
-                        doc.location("services", name, "soft", i),
-                    )
-                )
-        for i, dep in enumerate(service.needs or ()):
-            if dep not in service.links or dep in service.soft:
-                problems.append(
-                    Problem(
-                        f"needs {dep!r}: not one of this service's hard links"
-                        f"{_did_you_mean(dep, service.links)}; valid: "
-                        f"{_names([x for x in service.links if x not in service.soft])}",
-                        doc.location("services", name, "needs", i),
-                    )
-                )
-        for key, value in service.env.items():
-            for match in LINK_TEMPLATE.finditer(value):
-                if match.group(1) not in service.links:
-                    problems.append(
-                        Problem(
-                            f"{{link:{match.group(1)}}} names no link of service {name!r}; valid: "
-                            f"{', '.join(f'{{link:{n}}}' for n in service.links) or 'none (add links)'}",
-                            doc.location("services", name, "env", key),
-                        )
-                    )
-    if not problems:  # a cycle is only worth looking for once every link resolves
-        try:
-            topology.start_levels()
-        except ValueError as exc:
-            problems.append(Problem(str(exc), doc.location("services")))
-    return problems
-
-
-def _name_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
-    """The gateway, features, writers, the switch map and compose's store env name known things."""
-    components = {*topology.stores, *topology.services}
-    checks: list[tuple[str, str, Any, tuple[str | int, ...]]] = [
-        (topology.gateway, "service", topology.services, ("gateway",))
-    ]
-    for name, feature in topology.features.items():
-        for key in ("depends_on", "soft"):
-            for i, dep in enumerate(getattr(feature, key)):
-                checks.append((dep, "store or service", components, ("features", name, key, i)))
-    for name, writer in topology.writers.items():
-        for i, feature_name in enumerate(writer.covers):
-            checks.append((feature_name, "feature", topology.features, ("writers", name, "covers", i)))
-    switchable = {*components, *topology.links, *(s.role for s in topology.stores.values() if s.role)}
-    for name in topology.switches.components:
-        checks.append((name, "store, service or link", switchable, ("switches", "components", name)))
-    if topology.compose is not None:
-        for name in topology.compose.store_env:
-            checks.append((name, "store", topology.stores, ("compose", "store_env", name)))
-    problems = [
-        Problem(_unknown(name, what, valid), doc.location(*keys))
-        for name, what, valid, keys in checks
-        if name not in valid
-    ]
-    # Imported here: chaosgate.scenario imports this module.
-    from chaosgate.scenario.models import BUILTIN_INJECTORS
-
-    unknown = set(topology.switches.injectors) - BUILTIN_INJECTORS
-    if unknown:
-        from chaosgate.injectors.plugins import plugin_injectors  # read only when a name is not a built-in's
-
-        injectors = BUILTIN_INJECTORS | set(plugin_injectors())
-        problems += [
-            Problem(_unknown(name, "injector", injectors), doc.location("switches", "injectors", name))
-            for name in sorted(unknown - injectors)
-        ]
-    return problems
-
-
-def _runtime_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
-    """What chaosgate needs of the stack where it starts it (the local runtime) or reaches it; keys
-    it would not use are not asked for."""
-    problems: list[Problem] = []
-    starts = topology.remote is None and topology.runtime == "local"
-    if topology.proxy is None and (topology.remote is None or topology.remote.proxy_api is None):
-        if starts:
-            why = "the local runtime starts the fault proxy's API on proxy.api_port"
-        elif topology.remote is None:
-            why = "the compose runtime publishes Toxiproxy's API on proxy.api_port"
-        else:
-            why = "the fault proxy's API is http://<remote.host>:<proxy.api_port> without remote.proxy_api"
-        message = f"missing required key 'proxy': {why} (e.g. proxy: {{api_port: 8474}})"
-        problems.append(Problem(message, doc.location("proxy")))
-    if not starts:
-        return problems
-    if topology.service_defaults.command is None:
-        problems.append(
-            Problem(
-                "missing required key 'command': the local runtime starts every service with it, "
-                'e.g. command: ["{python}", "-m", "myapp", "{service}"]',
-                doc.location("service_defaults", "command"),
-            )
-        )
-    for name, store in topology.stores.items():
-        if store.port is None:
-            problems.append(
-                Problem(
-                    f"missing required key 'port': the local runtime starts store {name!r} listening on it",
-                    doc.location("stores", name, "port"),
-                )
-            )
-    return problems
-
-
-def _port_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
-    keys: dict[str, tuple[str, ...]] = {"proxy API": ("proxy", "api_port")}
-    for name in topology.stores:
-        keys[f"store {name}"] = ("stores", name, "port")
-    for name in topology.links:
-        keys[f"proxy {name}"] = ("links", name, "listen")
-    for name in topology.services:
-        keys[f"service {name}"] = ("services", name, "port")
-    owners: dict[int, str] = {}
-    problems: list[Problem] = []
-    for port, owner in topology.ports():
-        if port in owners:
-            first = doc.location(*keys[owners[port]])
-            problems.append(
-                Problem(
-                    f"port {port} is already used by {owners[port]} (line {first.line}); "
-                    "every port must be written once",
-                    doc.location(*keys[owner]),
-                )
-            )
-        else:
-            owners[port] = owner
-    return problems
-
-
-def _unknown(name: str, what: str, valid: Any) -> str:
-    return f"{name!r} is no {what}{_did_you_mean(name, valid)}; valid: {_names(valid)}"
-
-
-def _did_you_mean(name: str, valid: Any) -> str:
-    close = difflib.get_close_matches(name, sorted(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _names(names: Any) -> str:
-    return ", ".join(sorted(names)) or "none"

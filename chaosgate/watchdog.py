@@ -19,12 +19,14 @@ from types import FrameType
 
 import psutil
 
+from chaosgate.config import load_topology
 from chaosgate.faults import FaultController, FaultLedger
-from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injection import FaultEnvironment
+from chaosgate.injectors.registry import default_injectors
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import ProcessTable
 from chaosgate.stack.remote import RemoteStack, attaches
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 POLL_S = 0.25
 

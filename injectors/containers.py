@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError, StackError
-from chaosgate.injectors.base import FaultEnvironment, Injector, Runtime, SpecT
+from chaosgate.injection import FaultEnvironment, Injector, Runtime, SpecT
 from chaosgate.stack.engine import docker_client, is_local_engine
 from chaosgate.topology import StoreKind
 

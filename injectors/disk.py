@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from chaosgate import compose
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import HandleData, Runtime
+from chaosgate.injection import HandleData, Runtime
 from chaosgate.injectors.containers import ContainerInjector
 from chaosgate.scenario.models import DiskFault
 

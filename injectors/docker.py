@@ -4,7 +4,7 @@ Engine API, each checked on the wire (its port stops answering) and undone on re
 from __future__ import annotations
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import HandleData
+from chaosgate.injection import HandleData
 from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import DockerFault
 

@@ -14,7 +14,7 @@ import subprocess
 from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Runtime
+from chaosgate.injection import FaultEnvironment, HandleData, Runtime
 from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import NetemFault
 

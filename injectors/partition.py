@@ -4,7 +4,7 @@ and connected again, with the same aliases, on removal."""
 from __future__ import annotations
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import HandleData
+from chaosgate.injection import HandleData
 from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import PartitionFault
 

@@ -14,8 +14,8 @@ import time
 import asyncpg
 
 from chaosgate.errors import FaultError
+from chaosgate.injection import FaultEnvironment, HandleData, Injector
 from chaosgate.injectors.background import BackgroundHold
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import PoolFault
 
 GRACE_S = 15.0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import HandleData
+from chaosgate.injection import HandleData
 from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import PressureFault
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 import psutil
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector, Runtime, ServiceProcesses
+from chaosgate.injection import FaultEnvironment, HandleData, Injector, Runtime, ServiceProcesses
 from chaosgate.scenario.models import DockerFault, ProcessFault
 
 # The container action that does to a container's main process what the signal does to a process.

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
+from chaosgate.injection import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import ProviderFault
 
 PROVIDER_SERVICE = "push-provider"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from chaosgate.errors import FaultError, TargetGone
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
+from chaosgate.injection import FaultEnvironment, HandleData, Injector
 from chaosgate.injectors.linkcheck import LinkCheck, LinkKind, LinkResult, round_trip
 from chaosgate.scenario.models import Toxic as ScenarioToxic
 from chaosgate.scenario.models import ToxicType, ToxiproxyFault

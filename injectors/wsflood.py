@@ -19,8 +19,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from chaosgate.errors import FaultError
+from chaosgate.injection import FaultEnvironment, HandleData, Injector
 from chaosgate.injectors.background import BackgroundHold
-from chaosgate.injectors.base import FaultEnvironment, HandleData, Injector
 from chaosgate.scenario.models import WsFloodFault
 
 GRACE_S = 15.0

@@ -1,5 +1,6 @@
 """Requests declared in chaos.yaml (probe steps, setup, ledger writes and read-backs, load): their
-models, how one is rendered for sending, what it captures, and the checks run when chaos.yaml loads.
+models, how one is rendered for sending and what it captures (chaosgate.config checks them when
+chaos.yaml loads).
 
 Pure data and functions: imported by the topology and by the Locust processes that run declared load,
 so nothing here imports the harness, httpx or Locust.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import (
@@ -26,13 +27,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 
-from chaosgate.errors import Problem, ValidationError
 from chaosgate.probes.jsonpath import JsonPath
-from chaosgate.probes.template import NAME, UUID, WRITE_ID, names_in, render_json, render_text
-
-if TYPE_CHECKING:
-    from chaosgate.topology import Topology
-    from chaosgate.yamlio import YamlDocument
+from chaosgate.probes.template import NAME, UUID, names_in, render_json, render_text
 
 Status = Annotated[int, Field(ge=100, le=599)]
 VarName = Annotated[str, Field(pattern=f"^{NAME}$", max_length=64)]
@@ -200,75 +196,3 @@ class ReadBack(HttpRequest):
     @property
     def per_item(self) -> bool:
         return self.found is not None
-
-
-# -- checks when chaos.yaml loads -----------------------------------------------------------------
-
-
-def check_declared(topology: Topology, doc: YamlDocument) -> None:
-    """Every `${name}` has a value where it is used, writers are declared whole or come from the
-    plugin, captures are single values: all problems at once, each at its key."""
-    problems: list[Problem] = []
-
-    def unknown(request: HttpRequest, known: Iterable[str], *keys: str | int) -> None:
-        valid = set(known)
-        for name in sorted(request.variables() - valid):
-            listed = ", ".join(f"${{{n}}}" for n in sorted(valid))
-            problems.append(
-                Problem(
-                    f"${{{name}}} has no value here: capture it in an earlier step (or in probes.setup) "
-                    f"or use a built-in; known here: {listed}",
-                    doc.location(*keys),
-                )
-            )
-
-    def steps(items: list[RequestStep], known: set[str], *keys: str | int) -> set[str]:
-        for i, step in enumerate(items):
-            unknown(step, known, *keys, i)
-            for name, path in step.capture.items():
-                at = doc.location(*keys, i, "capture", name)
-                if name in BUILTINS or name == WRITE_ID:
-                    problems.append(Problem(f"${{{name}}} is a built-in; capture into another name", at))
-                if not path.single:
-                    problems.append(Problem(f"a capture names one value; {path} has a [*] wildcard", at))
-            known = known | set(step.capture)
-        return known
-
-    shared = steps(topology.probes.setup, set(BUILTINS), "probes", "setup")
-    for name, feature in topology.features.items():
-        if feature.probe is not None:
-            steps(feature.probe, shared, "features", name, "probe")
-    for name, writer in topology.writers.items():
-        if writer.write is None and writer.read_back is None:
-            if topology.probes.plugin is None:
-                problems.append(
-                    Problem(
-                        f"writer {name!r} declares no `write:` and `read_back:`, and no probe plugin is "
-                        "named (probes.plugin) to provide it; declare both",
-                        doc.location("writers", name),
-                    )
-                )
-            continue
-        if writer.write is None or writer.read_back is None:
-            missing = "write" if writer.write is None else "read_back"
-            problems.append(Problem(f"writer {name!r} needs `{missing}:` too", doc.location("writers", name)))
-            continue
-        unknown(writer.write, shared | {WRITE_ID}, "writers", name, "write")
-        back = writer.read_back
-        if back.per_item and WRITE_ID not in back.variables():
-            problems.append(
-                Problem(
-                    "a read-back with `found:` asks for each write by its id: use ${write_id} in its "
-                    "path (e.g. /orders/${write_id})",
-                    doc.location("writers", name, "read_back", "path"),
-                )
-            )
-        unknown(back, shared | ({WRITE_ID} if back.per_item else set()), "writers", name, "read_back")
-    load = topology.load
-    if load is not None and load.requests:
-        known = steps(load.setup, set(BUILTINS), "load", "setup")
-        # A request may use what another captures: until that one has run, it fails as a load error.
-        known |= {name for request in load.requests for name in request.capture}
-        steps(list(load.requests), known, "load", "requests")
-    if problems:
-        raise ValidationError.of(problems)

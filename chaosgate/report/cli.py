@@ -140,10 +140,10 @@ def _compare_profiles(
     out: Path,
 ) -> Comparison:
     # Imported here: only this path needs the stack and the runner.
+    from chaosgate.api import check_injectors, scenario_paths
+    from chaosgate.config import load_topology
     from chaosgate.report.profiles import compare_profiles, parse_profiles
-    from chaosgate.run_cli import check_injectors, scenario_paths
     from chaosgate.scenario.loader import load_scenarios
-    from chaosgate.topology import load_topology
 
     pair = parse_profiles(profiles)
     topology = load_topology(config)

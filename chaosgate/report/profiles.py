@@ -9,11 +9,11 @@ from typing import cast
 
 from rich.console import Console
 
+from chaosgate.api import run_on_stack, running_stack
 from chaosgate.errors import ValidationError
 from chaosgate.report.compare import Comparison, SwitchContribution, compare_runs
 from chaosgate.report.switches import switches_for
 from chaosgate.result import RunResult
-from chaosgate.run_cli import run_on_stack, running_stack
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.launcher import PROFILES, LocalStack
 from chaosgate.stack.remote import attaches

@@ -1,10 +1,12 @@
-"""Writes a run's reports (index.html, junit.xml, summary.md) next to its result.json."""
+"""Writes a run's reports (index.html, junit.xml, summary.md) next to its result.json: as an observer
+of the run (ReportWriter), or for a result read back from disk."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaosgate.events import EventKind, RunEvent
 from chaosgate.report.html import render_run
 from chaosgate.report.junit import render_junit
 from chaosgate.report.markdown import render_markdown
@@ -28,3 +30,15 @@ def write_reports(result: RunResult, run_dir: Path) -> ReportPaths:
     paths.junit.write_text(render_junit(result), encoding="utf-8")
     paths.markdown.write_text(render_markdown(result), encoding="utf-8")
     return paths
+
+
+class ReportWriter:
+    """Listens to a run, as pytest's junitxml listens to a session: when the run finishes (also when a
+    signal or an error cut it short), its reports land in `out_root/<run id>/` beside result.json."""
+
+    def __init__(self, out_root: Path) -> None:
+        self.out_root = out_root
+
+    def on_event(self, event: RunEvent) -> None:
+        if event.kind is EventKind.RUN_FINISHED and event.run is not None:
+            write_reports(event.run, self.out_root / event.run.run_id)

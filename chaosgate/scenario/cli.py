@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
 from chaosgate.scenario.loader import load_scenario
 from chaosgate.scenario.models import Scenario
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 from chaosgate.yamlio import load_yaml
 
 TOPOLOGY_NAMES = frozenset({"chaos.yaml", "chaos.yml"})

@@ -15,40 +15,16 @@ from rich.console import Console
 from rich.table import Table
 
 from chaosgate import compose
+from chaosgate.config import load_topology
 from chaosgate.errors import Location, ValidationError
+from chaosgate.progress import StackProgress
+from chaosgate.stack import compose_files
 from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice
-from chaosgate.stack.launcher import LocalStack, Observer, Phase, StackEvent, parse_switches
+from chaosgate.stack.launcher import LocalStack, Observer, parse_switches
 from chaosgate.stack.processes import follow, tail
 from chaosgate.stack.remote import RemoteStack
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 from chaosgate.yamlio import load_yaml
-
-MARKS = {
-    Phase.SWEEPING: "[dim]…[/]",
-    Phase.STARTING: "[yellow]→[/]",
-    Phase.READY: "[green]✓[/]",
-    Phase.STOPPING: "[yellow]↓[/]",
-    Phase.STOPPED: "[dim]■[/]",
-    Phase.RUNNING: "[green]●[/]",
-}
-
-
-class Progress:
-    """Prints one line per launcher event under a spinner naming what is being waited for."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.status = console.status("")
-
-    def __call__(self, event: StackEvent) -> None:
-        if event.phase is Phase.SWEEPING:
-            self.status.update("looking for leftovers")
-            return
-        if event.phase in (Phase.STARTING, Phase.STOPPING):
-            self.status.update(f"{event.phase.value} {event.component}")
-        detail = f" [dim]{event.detail}[/]" if event.detail else ""
-        self.console.print(f"{MARKS[event.phase]} {event.component} {event.phase.value}{detail}")
-
 
 config_option = click.option(
     "--config",
@@ -185,7 +161,7 @@ def up(
         Console().print(f"gateway   {composed.gateway_url}\nproxy API {composed.proxy_api_url} (Toxiproxy)")
         return
     console = Console(stderr=True)
-    progress = Progress(console)
+    progress = StackProgress(console)
     stack = LocalStack(
         _topology(config),
         run_dir=run_dir,
@@ -286,7 +262,7 @@ def down(config: Path, run_dir: Path | None, runtime: str | None) -> None:
         Console().print("compose stack is down")
         return
     console = Console(stderr=True)
-    progress = Progress(console)
+    progress = StackProgress(console)
     stack = _stack(config, run_dir, observer=progress)
     with progress.status:
         stopped = stack.down()
@@ -301,7 +277,7 @@ def compose_file(check_only: bool, config: Path) -> None:
     topology = _topology(config)
     try:
         if check_only:
-            stale = compose.check(topology)
+            stale = compose_files.check(topology)
             for diff in stale:
                 click.echo(diff, nl=not diff.endswith("\n"))
             if stale:
@@ -309,7 +285,7 @@ def compose_file(check_only: bool, config: Path) -> None:
                 sys.exit(1)
             click.echo("compose files are current")
             return
-        changed = compose.write(topology)
+        changed = compose_files.write(topology)
     except compose.ComposeError as exc:
         raise ValidationError(str(exc), Location(topology.source)) from None
     for path in changed:

@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 
 from chaosgate import compose
 from chaosgate.errors import StackError
-from chaosgate.injectors.base import FaultEnvironment
-from chaosgate.stack import images
+from chaosgate.injection import FaultEnvironment
+from chaosgate.stack import compose_files, images
 from chaosgate.stack.engine import NoDockerEngine, docker_client
 from chaosgate.stack.launcher import ADMIN_TOKEN_FILE, JWT_SECRET_FILE, format_switches, kept_secret
 from chaosgate.stack.remote import RemoteStack
@@ -143,7 +143,7 @@ class ComposeStack:
 
     def require_current_files(self) -> None:
         """Refuse to start from a docker-compose.yml that no longer matches chaos.yaml."""
-        stale = compose.check(self.topology)
+        stale = compose_files.check(self.topology)
         if stale:
             names = ", ".join(p.split(" ", 1)[0].removeprefix("--- ") for p in stale)
             raise StackError(
@@ -348,7 +348,7 @@ def project_beside(
     in: to run a second stack beside one (tests, benches). Returns the new chaos.yaml."""
     import yaml
 
-    from chaosgate.topology import load_topology
+    from chaosgate.config import load_topology
 
     topology = load_topology(config).with_port_offset(port_offset)
     data = topology.portable_dump()
@@ -363,5 +363,5 @@ def project_beside(
     for linked in sorted(linked_names):
         if not (folder / linked).exists() and (config.parent / linked).exists():
             (folder / linked).symlink_to((config.parent / linked).resolve())
-    compose.write(load_topology(folder / "chaos.yaml"))
+    compose_files.write(load_topology(folder / "chaos.yaml"))
     return folder / "chaos.yaml"

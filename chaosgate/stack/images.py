@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaosgate import compose
 from chaosgate.errors import StackError
-from chaosgate.topology import Store, StoreKind, Topology
+from chaosgate.topology import LINK_TEMPLATE, Store, StoreKind, Topology
 
 REPOSITORY = "chaosgate-local"
 TAG = "local"
@@ -206,7 +207,6 @@ class ImageSet:
 
     def role_tags(self) -> dict[str, list[str]]:
         """image of the set (stores, python) -> the role tags it carries."""
-        from chaosgate import compose
 
         tags: dict[str, list[str]] = {
             "stores": [role_image("prometheus")],
@@ -414,7 +414,6 @@ def override_document(topology: Topology) -> dict[str, Any]:
     """docker-compose.local.yml as data: what changes when the local image set stands in for the
     upstream images (images, commands, health checks, and the services' store settings that an
     upstream's rewrite made; a variable only the upstream needs is set empty)."""
-    from chaosgate import compose
 
     services: dict[str, Any] = {}
     for name, store in topology.stores.items():
@@ -451,8 +450,6 @@ def override_document(topology: Topology) -> dict[str, Any]:
 def _local_environment(topology: Topology, name: str) -> dict[str, str]:
     """What differs in a service's environment when each store is the local runtime's server (its
     chaos.yaml env with links through the proxies, no upstream rewrite)."""
-    from chaosgate import compose
-    from chaosgate.topology import LINK_TEMPLATE
 
     upstream = compose.service_environment(topology, name)
     local = {
@@ -466,7 +463,6 @@ def _local_environment(topology: Topology, name: str) -> dict[str, str]:
 
 def _from_rewrite(topology: Topology, name: str, key: str) -> bool:
     """Whether an upstream's link rewrite (not the launcher, not chaos.yaml) set this variable."""
-    from chaosgate import compose
 
     bare = topology.services[name].model_copy(update={"env": {}})
     without_env = topology.model_copy(update={"services": {**topology.services, name: bare}})

@@ -22,7 +22,7 @@ import psutil
 from pydantic import BaseModel, Field
 
 from chaosgate.errors import StackError
-from chaosgate.injectors.base import FaultEnvironment
+from chaosgate.injection import FaultEnvironment
 from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
 from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping, s3_answers
 from chaosgate.topology import LOOPBACK, StoreKind, Topology

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from chaosgate.errors import StackError
-from chaosgate.injectors.base import FaultEnvironment
+from chaosgate.injection import FaultEnvironment
 from chaosgate.topology import Topology
 from chaosgate.yamlio import load_yaml
 

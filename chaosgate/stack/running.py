@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from chaosgate.topology import Topology
 
 if TYPE_CHECKING:
-    from chaosgate.injectors.base import FaultEnvironment
+    from chaosgate.injection import FaultEnvironment
 
 
 class RunningStack(Protocol):

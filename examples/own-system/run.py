@@ -32,8 +32,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from chaosgate.config import load_topology
 from chaosgate.stack.stores import redis_ping, redis_server_binary
-from chaosgate.topology import LOOPBACK, Topology, load_topology
+from chaosgate.topology import LOOPBACK, Topology
 
 HERE = Path(__file__).resolve().parent
 STATE_FILE = "processes.json"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from chaosgate.config import load_topology
 from chaosgate.errors import StackError
 from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice, project_beside
 from chaosgate.stack.engine import docker_client
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 UP_TIMEOUT_S = 240.0

@@ -16,11 +16,11 @@ import httpx
 from probes.declared_support import SHOP_YAML
 from probes.shop_app import Shop, serving
 
+from chaosgate.config import load_topology
 from chaosgate.faults import LEDGER_FILE
 from chaosgate.preflight import read_backs
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import load_topology
 
 
 def chaosgate(config: Path, stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from chaosgate.config import load_topology
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, builtin_injectors
+from chaosgate.injection import FaultEnvironment
 from chaosgate.injectors.netem import netem_args
+from chaosgate.injectors.registry import builtin_injectors
 from chaosgate.scenario.models import Fault, NetemFault
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT: TypeAdapter[Any] = TypeAdapter(Fault)

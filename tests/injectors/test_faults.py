@@ -15,12 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from chaosgate.cli import cli
+from chaosgate.config import load_topology
 from chaosgate.errors import FaultError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
-from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injection import FaultEnvironment
+from chaosgate.injectors.registry import default_injectors
 from chaosgate.injectors.toxiproxy import ToxiproxyClient
 from chaosgate.scenario.models import ToxiproxyFault
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 from chaosgate.watchdog import spawn
 
 

@@ -15,12 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from chaosgate.cli import cli
+from chaosgate.config import load_topology
 from chaosgate.errors import FaultError, ValidationError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, UnavailableFault
-from chaosgate.injectors.base import FaultEnvironment, default_injectors
-from chaosgate.injectors.plugins import ENTRY_POINT_GROUP, plugin_injectors
+from chaosgate.injection import FaultEnvironment
+from chaosgate.injectors.registry import ENTRY_POINT_GROUP, default_injectors, plugin_injectors
 from chaosgate.scenario import load_scenario
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "examples" / "injector-plugin"
@@ -183,7 +184,8 @@ def test_a_plugin_that_does_not_fit_the_interface_is_named(
 ) -> None:
     register(
         tmp_path / "site",
-        f"[{ENTRY_POINT_GROUP}]\ntoxiproxy = json:JSONDecoder\nbroken = no_such_module:Injector\n",
+        f"[{ENTRY_POINT_GROUP}]\ntoxiproxy = json:JSONDecoder\nbroken = no_such_module:Injector\n"
+        "decoder = json:JSONDecoder\n",
         name="bad-plugins",
     )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
@@ -192,7 +194,11 @@ def test_a_plugin_that_does_not_fit_the_interface_is_named(
         plugin_injectors()
     problems = [str(p) for p in caught.value.problems]
     assert any(
-        "injector plugin 'toxiproxy'" in p and "subclass of injectors.base.Injector" in p for p in problems
+        "injector plugin 'toxiproxy'" in p and "is a built-in injector; a plugin needs a name of its own" in p
+        for p in problems
+    )
+    assert any(
+        "injector plugin 'decoder'" in p and "subclass of chaosgate.injection.Injector" in p for p in problems
     )
     assert any(
         "injector plugin 'broken'" in p and "does not load (ModuleNotFoundError" in p for p in problems

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import FaultEnvironment, default_injectors
+from chaosgate.injection import FaultEnvironment
 from chaosgate.injectors.provider import ProviderInjector
+from chaosgate.injectors.registry import default_injectors
 from chaosgate.scenario.models import ProviderFault
 from chaosgate.stack.launcher import LocalStack
 

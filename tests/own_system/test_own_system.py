@@ -19,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from chaosgate.topology import Topology, load_topology
+from chaosgate.config import load_topology
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "own-system"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from chaosgate.config import load_topology
 from chaosgate.probes.base import ProbeContext
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 AUTH = 'Authorization: "Bearer ${token}"'
 

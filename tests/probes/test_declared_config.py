@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from declared_support import SHOP_YAML, shop_topology
 
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
 from chaosgate.probes.declared import plugin_for
 from chaosgate.probes.jsonpath import JsonPath, JsonPathError
 from chaosgate.probes.steps import RequestStep
 from chaosgate.probes.template import TemplateError
 from chaosgate.scenario.loader import load_scenario
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from chaosgate.cli import cli
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
 from chaosgate.report import profiles
 from chaosgate.report.history import list_runs, resolve_run, trend
 from chaosgate.report.switches import switches_for
 from chaosgate.result import RunResult
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chaosgate import run_cli
+from chaosgate import api, run_cli
 from chaosgate.cli import cli
+from chaosgate.events import EventKind, RunEvent
 from chaosgate.result import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,15 +31,18 @@ def test_run_ends_with_the_html_report_path(
     class FakeHarness:
         def __init__(self, **kwargs: Any) -> None:
             self.out_root: Path = kwargs["out_root"]
+            self.observers = kwargs["observers"]
 
         def run(self, scenarios: Any) -> RunResult:
-            # As the real harness does: result.json first, in out/<run-id>/.
+            # As the real harness does: result.json first, in out/<run-id>/, then RUN_FINISHED.
             (self.out_root / hardened.run_id).mkdir(parents=True)
             (self.out_root / hardened.run_id / "result.json").write_text(hardened.model_dump_json())
+            for observer in self.observers:
+                observer.on_event(RunEvent(EventKind.RUN_FINISHED, run=hardened))
             return hardened
 
     monkeypatch.setattr(run_cli, "running_stack", no_stack)
-    monkeypatch.setattr(run_cli, "Harness", FakeHarness)
+    monkeypatch.setattr(api, "Harness", FakeHarness)
     out = tmp_path / "reports"
 
     result = CliRunner().invoke(

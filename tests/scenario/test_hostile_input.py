@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaosgate import yamlio
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
 from chaosgate.scenario import Scenario, load_scenario
 from chaosgate.scenario.models import ToxiproxyFault
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
 from chaosgate.scenario import Outcome, load_scenario
 from chaosgate.scenario.models import ToxiproxyFault
 from chaosgate.scenario.schema import render_schema, shipped_schema
-from chaosgate.topology import Topology, load_topology
+from chaosgate.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

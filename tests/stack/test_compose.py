@@ -20,11 +20,12 @@ import pytest
 import yaml
 
 from chaosgate import compose
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
-from chaosgate.stack import images
+from chaosgate.stack import compose_files, images
 from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.topology import LINK_TEMPLATE, StoreKind, Topology, load_topology
+from chaosgate.topology import LINK_TEMPLATE, StoreKind, Topology
 
 from .conftest import ROOT, run_cli
 
@@ -81,7 +82,7 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
 
 
 def test_committed_files_are_what_the_topology_generates(topology: Topology) -> None:
-    stale = compose.check(topology)
+    stale = compose_files.check(topology)
     assert not stale, (
         "the compose files are out of date with chaos.yaml; run `chaosgate stack compose-file`:\n"
         + "\n".join(stale)

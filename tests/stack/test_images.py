@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaosgate import compose
+from chaosgate.config import load_topology
 from chaosgate.stack import images
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

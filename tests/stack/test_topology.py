@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from chaosgate.config import load_topology
 from chaosgate.errors import ValidationError
-from chaosgate.topology import StoreKind, load_topology
+from chaosgate.topology import StoreKind
 
 ROOT = Path(__file__).resolve().parents[2]
 

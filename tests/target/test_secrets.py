@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from chaosgate import compose
+from chaosgate.config import load_topology
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.target_system.settings import DEV_JWT_SECRET, ExposedWithWeakSecret, Settings
-from chaosgate.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "k" * 40

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.base import HandleData, Injector
+from chaosgate.injection import HandleData, Injector
 from chaosgate.scenario.models import FaultBase
 
 MARKER = "chaosgate-fault {fault_id}\n"

@@ -1,9 +1,9 @@
-"""The one interface every fault injector implements, and the environment injectors are built from."""
+"""The one interface every fault injector implements (built-in or a plugin's), the environment
+injectors are built from, and the runtimes they act on."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
@@ -94,44 +94,3 @@ class Injector(ABC, Generic[SpecT]):
 
     def close(self) -> None:
         """Release clients the injector holds."""
-
-
-InjectorFactory = Callable[[FaultEnvironment], Injector[Any]]
-
-
-def builtin_injectors() -> Mapping[str, type[Injector[Any]]]:
-    """The injectors chaosgate ships, by the `injector:` name scenarios use."""
-    from chaosgate.injectors.disk import DiskInjector
-    from chaosgate.injectors.docker import DockerInjector
-    from chaosgate.injectors.netem import NetemInjector
-    from chaosgate.injectors.partition import PartitionInjector
-    from chaosgate.injectors.pool import PoolInjector
-    from chaosgate.injectors.pressure import PressureInjector
-    from chaosgate.injectors.process import ProcessInjector
-    from chaosgate.injectors.provider import ProviderInjector
-    from chaosgate.injectors.toxiproxy import ToxiproxyInjector
-    from chaosgate.injectors.wsflood import WsFloodInjector
-
-    return {
-        cls.name: cls
-        for cls in (
-            ToxiproxyInjector,
-            ProcessInjector,
-            PoolInjector,
-            WsFloodInjector,
-            DockerInjector,
-            ProviderInjector,
-            PartitionInjector,
-            NetemInjector,
-            PressureInjector,
-            DiskInjector,
-        )
-    }
-
-
-def default_injectors() -> Mapping[str, InjectorFactory]:
-    """Every injector available here: chaosgate's own, then the installed plugins
-    (entry point group `chaosgate.injectors`)."""
-    from chaosgate.injectors.plugins import plugin_injectors
-
-    return {**builtin_injectors(), **plugin_injectors()}
