@@ -89,6 +89,9 @@ def test_notifications_refused_during_an_outage_survive_a_push_restart_and_arriv
     assert metric(running_stack, "push", "push_outbox_dropped_total") == 0
 
 
+# Its resend must be answered within push's 2 s timeout: beside three xdist workers the machine once took
+# longer (the resend counted refused, kept again, the counter not moved in 10 s), so it runs alone.
+@pytest.mark.alone
 def test_a_notification_that_timed_out_on_a_slow_provider_is_sent_again_once_it_answers(
     gateway: httpx.Client, simulator: Simulator, running_stack: LocalStack
 ) -> None:
