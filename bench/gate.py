@@ -333,7 +333,7 @@ def scenarios_by_switch() -> dict[str, list[str]]:
 def all_switches() -> list[str]:
     # The target's own list: the engine knows no switch names.
     sys.path.insert(0, str(ROOT))
-    from chaosgate.target_system.switches import Switch
+    from target_system.switches import Switch
 
     return [s.value for s in Switch]
 

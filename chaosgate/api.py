@@ -15,8 +15,8 @@ from chaosgate.errors import Location, ValidationError
 from chaosgate.gate import GatePolicy
 from chaosgate.harness import Harness
 from chaosgate.injection import EVERY_RUNTIME, Runtime, runtime_of
-from chaosgate.injectors.registry import default_injectors
 from chaosgate.progress import ConsoleProgress, StackProgress
+from chaosgate.registry import default_injectors
 from chaosgate.report.writer import ReportWriter
 from chaosgate.result import RunResult
 from chaosgate.runner import RunSettings

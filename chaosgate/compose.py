@@ -12,9 +12,9 @@ Mapping (compose network, container to container):
   `toxiproxy` container, reachable as `<link>-proxy` (a network alias), published on the host too;
 - a service becomes chaos.yaml's `compose.command` (else `service_defaults.command`) in the one image
   `compose.image` (built from `compose.dockerfile` when given), with the launcher's environment and
-  its chaos.yaml env, each `{link:X}` pointing at `X-proxy:<listen>` (every link goes
-  through Toxiproxy in compose too), and store-specific rewrites (CockroachDB's DSN, Cassandra's
-  driver settings) done by the store's upstream.
+  its chaos.yaml env (service_defaults.env, its own, compose.upstream_env), each `{link:X}` pointing at
+  `X-proxy:<listen>` (every link goes through Toxiproxy in compose too), and store-specific rewrites
+  (CockroachDB's DSN) done by the store's upstream.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from chaosgate.errors import Location, ValidationError
+from chaosgate.service_env import ServiceContext, render, templates
 from chaosgate.topology import LINK_TEMPLATE, ComposeSettings, Store, Topology
 
 COMPOSE_FILE = "docker-compose.yml"
@@ -41,19 +42,22 @@ HEADER = (
     "# Change chaos.yaml and run it again; `chaosgate stack compose-file --check` (and the tests) tell\n"
     "# when this file is out of date.\n"
 )
-# What the launcher passes every service besides its chaos.yaml env; in compose they come from the
-# environment of `docker compose` (the compose runtime sets them), with these defaults.
-PASSED_THROUGH = {
-    "SC_PROFILE": "hardened",
-    "SC_SWITCHES": "",
-    "SC_ADMIN_TOKEN": "",  # none: admin endpoints answer 403
-}
-# No default at all for the JWT secret: a default in a published file is a secret everyone knows, and
-# anyone who can reach the stack could sign tokens with it. `chaosgate stack up --runtime compose`
-# generates one per stack; a bare `docker compose up` stops with this message until one is set.
-REQUIRED_SECRETS = {
-    "SC_JWT_SECRET": "set SC_JWT_SECRET to 32+ random bytes (openssl rand -hex 32) or use chaosgate stack up",
-}
+# What the runtime fills into chaos.yaml's service env ({profile}, {switches}, {secret:NAME}) comes, in
+# compose, from the environment of `docker compose` (the compose runtime sets these variables). A secret
+# has no default: a default in a published file is a secret everyone knows (anyone who can reach the
+# stack could sign tokens with it). `chaosgate stack up --runtime compose` makes one per stack; a bare
+# `docker compose up` stops with the message below until one is set.
+PROFILE_VAR = "CHAOSGATE_PROFILE"
+SWITCHES_VAR = "CHAOSGATE_SWITCHES"
+PROFILE_LABEL = "chaosgate.profile"  # on every service container: what it was started with
+SWITCHES_LABEL = "chaosgate.switches"
+
+
+def secret_var(name: str) -> str:
+    """The variable of `docker compose` that carries the stack's secret `name` ({secret:NAME})."""
+    return f"CHAOSGATE_SECRET_{name.upper()}"
+
+
 # Published ports bind to loopback unless the host that runs compose says otherwise, e.g.
 # `CHAOSGATE_BIND=0.0.0.0 docker compose up` on a machine that chaos.yaml's `remote:` points at.
 BIND = "${CHAOSGATE_BIND:-127.0.0.1}"
@@ -61,36 +65,25 @@ _URL_ON_LINK = re.compile(
     r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/]*@)?\{link:(?P<link>[^}]+)\}(?P<path>/[^?]*)?"
 )
 
-LinkEnv = Callable[[str, str, str, Store | None], dict[str, str]]
+LinkEnv = Callable[[str, str, Store], str]  # (value on the link, proxy address, store) -> the value
 
 
 class ComposeError(ValueError):
     """The topology holds something the compose runtime has no upstream image for."""
 
 
-def _proxied(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
-    """The default: the link's address is the proxy's (host alias and listen port)."""
-    return {key: LINK_TEMPLATE.sub(address, template)}
+def _proxied(template: str, address: str, store: Store) -> str:
+    """The default: the link's address is the proxy's (host alias and listen port), filled in later."""
+    return template
 
 
-def _cockroach_dsn(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
+def _cockroach_dsn(template: str, address: str, store: Store) -> str:
     """CockroachDB runs the same SQL, but insecure mode knows only `root` and speaks no TLS."""
     match = _URL_ON_LINK.match(template)
     if match is None or not match.group("scheme").startswith("postgres"):
-        return _proxied(key, template, address, store)
-    database = (match.group("path") or "").strip("/") or (store and store.database) or "defaultdb"
-    return {key: f"postgresql://root@{address}/{database}?sslmode=disable"}
-
-
-def _cassandra_driver(key: str, template: str, address: str, store: Store | None) -> dict[str, str]:
-    """The message store's DSN becomes the Cassandra store's settings (chat picks it by SC_MESSAGE_STORE)."""
-    host, _, port = address.rpartition(":")
-    return {
-        "SC_MESSAGE_STORE": "cassandra",
-        "SC_CASSANDRA_HOSTS": host,
-        "SC_CASSANDRA_PORT": port,
-        "SC_CASSANDRA_KEYSPACE": ((store and store.database) or "messages").replace("-", "_"),
-    }
+        return template
+    database = (match.group("path") or "").strip("/") or store.database or "defaultdb"
+    return f"postgresql://root@{address}/{database}?sslmode=disable"
 
 
 @dataclass(frozen=True)
@@ -140,7 +133,6 @@ def _upstreams() -> dict[str, Upstream]:
             environment={"MAX_HEAP_SIZE": "512M", "HEAP_NEWSIZE": "128M", "CASSANDRA_DC": "datacenter1"},
             healthcheck=["CMD", "cqlsh", "-e", "DESCRIBE KEYSPACES"],
             start_period="120s",
-            link_env=_cassandra_driver,
             data_dir="/var/lib/cassandra",
             volume_size="1g",
         ),
@@ -241,32 +233,49 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
     }
 
 
-def service_environment(topology: Topology, name: str) -> dict[str, str]:
-    """The environment of service `name` in compose: the launcher's variables, then its chaos.yaml env."""
+def service_environment(topology: Topology, name: str, *, upstream: bool = True) -> dict[str, str]:
+    """The environment of service `name` in compose: chaos.yaml's service env (service_defaults.env, its
+    own, then compose.upstream_env), filled in for the compose network, each value on a store's link
+    rewritten the way that store's upstream image needs (CockroachDB's DSN). `upstream=False`: as the
+    local image set runs it (the local runtime's store servers: no upstream_env, no rewrite)."""
     service = topology.services[name]
-    env: dict[str, str] = {
-        "SC_SERVICE": name,
-        "SC_HOST": "0.0.0.0",  # reachable from the toxiproxy container, not only from itself
-        "SC_PORT": str(service.port),
-        **{key: f"${{{key}:-{default}}}" for key, default in PASSED_THROUGH.items()},
-        **{key: f"${{{key}:?{message}}}" for key, message in REQUIRED_SECRETS.items()},
-        "SC_RUN_DIR": compose_settings(topology).run_dir,
-    }
-    for key, template in service.env.items():
+    settings = compose_settings(topology)
+    context = ServiceContext(
+        service=name,
+        host="0.0.0.0",  # reachable from the toxiproxy container, not only from itself
+        port=service.port,
+        profile=f"${{{PROFILE_VAR}:-{topology.profile}}}",
+        switches=f"${{{SWITCHES_VAR}:-}}",
+        run_dir=settings.run_dir,
+        secret=lambda secret: (
+            f"${{{secret_var(secret)}:?set {secret_var(secret)} to 32+ random bytes "
+            "(openssl rand -hex 32) or use chaosgate stack up}"
+        ),
+        link=lambda link: proxy_address(topology, link),
+    )
+    env: dict[str, str] = {}
+    for key, template in service_environment_templates(topology, name, upstream=upstream).items():
         links = LINK_TEMPLATE.findall(template)
-        if not links:
-            env[key] = template
-            continue
-        rewrite: LinkEnv = _proxied
-        store = topology.stores.get(links[0])
-        if store is not None and len(links) == 1:
-            rewrite = upstream_for(links[0], store).link_env
-        address = proxy_address(topology, links[0])
-        if len(links) == 1:
-            env.update(rewrite(key, template, address, store))
-        else:
-            env[key] = LINK_TEMPLATE.sub(lambda m: proxy_address(topology, m.group(1)), template)
+        store = topology.stores.get(links[0]) if len(links) == 1 else None
+        if store is not None and upstream:
+            address = proxy_address(topology, links[0])
+            template = upstream_for(links[0], store).link_env(template, address, store)
+        env[key] = render(template, context)
     return env
+
+
+def service_environment_templates(topology: Topology, name: str, *, upstream: bool = True) -> dict[str, str]:
+    """A service's env in compose before filling in: service_defaults.env, its own, compose.upstream_env."""
+    extra = topology.compose.upstream_env.get(name, {}) if topology.compose is not None and upstream else {}
+    return templates(topology.service_defaults.env, {**topology.services[name].env, **extra})
+
+
+def service_labels(topology: Topology) -> dict[str, str]:
+    """What a service container was started with, for the compose runtime to read back."""
+    return {
+        PROFILE_LABEL: f"${{{PROFILE_VAR}:-{topology.profile}}}",
+        SWITCHES_LABEL: f"${{{SWITCHES_VAR}:-}}",
+    }
 
 
 def _healthcheck(test: list[str], *, start_period: str = "10s") -> dict[str, Any]:
@@ -349,6 +358,7 @@ def _target_service(topology: Topology, name: str) -> dict[str, Any]:
     return {
         **spec,
         "environment": service_environment(topology, name),
+        "labels": service_labels(topology),
         "ports": [f"{BIND}:{service.port}:{service.port}"],
         "depends_on": depends,
         "healthcheck": _healthcheck(

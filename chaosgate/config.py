@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from chaosgate.errors import Location, Problem, ValidationError
-from chaosgate.injectors.registry import plugin_injectors
 from chaosgate.probes.steps import BUILTINS, HttpRequest, RequestStep
 from chaosgate.probes.template import WRITE_ID
+from chaosgate.registry import plugin_injectors
 from chaosgate.scenario.models import BUILTIN_INJECTORS
+from chaosgate.service_env import template_problem
 from chaosgate.topology import LINK_TEMPLATE, Topology
 from chaosgate.yamlio import YamlDocument, load_yaml, validate
 
@@ -36,6 +37,7 @@ def check_references(topology: Topology, doc: YamlDocument) -> None:
         *_service_problems(topology, doc),
         *_name_problems(topology, doc),
         *_runtime_problems(topology, doc),
+        *_env_problems(topology, doc),
     ]
     if problems:
         raise ValidationError.of(sorted(problems, key=lambda p: p.location.line if p.location else 0))
@@ -121,6 +123,10 @@ def _name_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
     if topology.compose is not None:
         for name in topology.compose.store_env:
             checks.append((name, "store", topology.stores, ("compose", "store_env", name)))
+        for name in topology.compose.upstream_env:
+            checks.append((name, "service", topology.services, ("compose", "upstream_env", name)))
+    if topology.default_profile is not None:
+        checks.append((topology.default_profile, "profile", topology.profiles, ("default_profile",)))
     problems = [
         Problem(_unknown(name, what, valid), doc.location(*keys))
         for name, what, valid, keys in checks
@@ -134,6 +140,24 @@ def _name_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
             for name in sorted(unknown - injectors)
         ]
     return problems
+
+
+def _env_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:
+    """Every service env template (service_defaults.env, compose.upstream_env) fills in: known
+    placeholders, links that exist. A service's own env is checked against its links above."""
+    places: list[tuple[dict[str, str], tuple[str, ...]]] = [
+        (topology.service_defaults.env, ("service_defaults", "env"))
+    ]
+    if topology.compose is not None:
+        upstream = topology.compose.upstream_env
+        places += [(env, ("compose", "upstream_env", name)) for name, env in upstream.items()]
+    places += [(service.env, ("services", name, "env")) for name, service in topology.services.items()]
+    return [
+        Problem(problem, doc.location(*keys, key))
+        for env, keys in places
+        for key, template in env.items()
+        if (problem := template_problem(template, topology.links)) is not None
+    ]
 
 
 def _runtime_problems(topology: Topology, doc: YamlDocument) -> list[Problem]:

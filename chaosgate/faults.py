@@ -22,7 +22,7 @@ from pydantic import ConfigDict, TypeAdapter
 
 from chaosgate.errors import FaultError, TargetGone
 from chaosgate.injection import FaultEnvironment, HandleData, Injector
-from chaosgate.injectors.registry import InjectorFactory
+from chaosgate.registry import InjectorFactory
 from chaosgate.scenario.models import BUILTIN_INJECTORS, Fault, FaultBase
 
 _FAULT = TypeAdapter(Fault)
@@ -128,7 +128,7 @@ class FaultLedger:
         if name in BUILTIN_INJECTORS:
             return _FAULT.validate_python(data)
         if self._plugins is None:
-            from chaosgate.injectors.registry import plugin_faults
+            from chaosgate.registry import plugin_faults
 
             self._plugins = plugin_faults()
         model = self._plugins.get(str(name))

@@ -27,7 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chaos-profile",
         default=None,
-        help="Stack profile, one of chaos.yaml's `profiles` [default: hardened].",
+        help="Stack profile, one of chaos.yaml's `profiles` [default: its default_profile].",
     )
     group.addoption("--chaos-time-scale", type=float, default=1.0, help="Shorten windows (e.g. 0.25).")
     group.addoption("--chaos-config", default=None, help="chaos.yaml (default: the one in rootdir).")

@@ -52,7 +52,7 @@ class ScenarioSession:
                 running_stack(
                     self.topology,
                     run_dir=None,
-                    profile=self.config.getoption("chaos_profile") or "hardened",
+                    profile=self.config.getoption("chaos_profile") or self.topology.profile,
                     switches={},
                     keep_stack=False,
                     err=Console(stderr=True),

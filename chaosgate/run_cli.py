@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 from rich.console import Console
 
 from chaosgate.api import plan_run, run_on_stack, running_stack, scenario_paths, stack_for
@@ -30,9 +29,8 @@ from chaosgate.topology import Topology
 @click.option("--all", "run_all", is_flag=True, help="Run every scenario in scenarios/.")
 @click.option(
     "--profile",
-    default="hardened",
-    show_default=True,
-    help="The target's hardening profile: one of chaos.yaml's `profiles`.",
+    default=None,
+    help="The target's hardening profile: one of chaos.yaml's `profiles` [default: its default_profile].",
 )
 @click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
 @click.option(
@@ -90,7 +88,7 @@ from chaosgate.topology import Topology
 def run_command(
     names: tuple[str, ...],
     run_all: bool,
-    profile: str,
+    profile: str | None,
     switch_items: tuple[str, ...],
     min_score: float | None,
     floor_items: tuple[str, ...],
@@ -121,7 +119,8 @@ def run_command(
     else:
         floors = parse_floors(floor_items)
     # Against a remote stack, --profile may only name what runs there (remote.profile).
-    profile_given = click.get_current_context().get_parameter_source("profile") is not ParameterSource.DEFAULT
+    profile_given = profile is not None
+    profile = profile or topology.profile
     if topology.remote is None or profile_given:
         topology.check_profile(profile)
     try:

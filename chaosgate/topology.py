@@ -95,6 +95,9 @@ class ServiceDefaults(Strict):
     command: list[str] | None = Field(None, min_length=1)
     live: str = "/health/live"
     ready: str = "/health/ready"
+    # What every service is handed, under the target's own names, with chaosgate's placeholders
+    # ({service}, {port}, {profile}, {secret:NAME}, ...: chaosgate/service_env.py); a service's `env` wins.
+    env: dict[str, str] = Field(default_factory=dict)
 
 
 class Feature(Strict):
@@ -181,6 +184,9 @@ class ComposeSettings(Strict):
     command: list[str] | None = Field(None, min_length=1)
     run_dir: str = Field("/tmp/chaosgate", pattern=r"^/")  # the services' run dir inside their containers
     store_env: dict[str, dict[str, str]] = Field(default_factory=dict)  # a store's container, added env
+    # A service's env added where the stores are the upstream images (a real Cassandra, say), not the
+    # local runtime's servers (the local image set leaves it out).
+    upstream_env: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class SwitchMap(Strict):
@@ -271,7 +277,9 @@ class Topology(Strict):
     scoring: Scoring = Scoring()
     writers: dict[str, WriterSpec] = Field(default_factory=dict)
     load: LoadSettings | None = None  # None: scenarios run without load (not recommended)
-    profiles: list[str] = Field(default_factory=lambda: ["baseline", "hardened"], min_length=1)
+    # The target's hardening profiles (a run's --profile); `default_profile` (else the first) unless asked.
+    profiles: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    default_profile: str | None = None
     claims: str | None = None  # a file of a report's claims per scenario, relative to chaos.yaml
     gate: GateSettings = GateSettings()
     switches: SwitchMap = SwitchMap()
@@ -413,12 +421,10 @@ class Topology(Strict):
                 del remaining[name]
         return levels
 
-    def service_env(self, name: str) -> dict[str, str]:
-        """A service's `env` with every `{link:NAME}` replaced by that proxy's address."""
-        return {
-            key: LINK_TEMPLATE.sub(lambda m: self.link_address(m.group(1)), value)
-            for key, value in self.services[name].env.items()
-        }
+    @property
+    def profile(self) -> str:
+        """The profile a run uses unless it names one: `default_profile`, else the first of `profiles`."""
+        return self.default_profile or self.profiles[0]
 
     def service_command(self, name: str, *, python: str) -> list[str]:
         """The argv that starts service `name` (from `service_defaults.command`)."""

@@ -22,7 +22,7 @@ import psutil
 from chaosgate.config import load_topology
 from chaosgate.faults import FaultController, FaultLedger
 from chaosgate.injection import FaultEnvironment
-from chaosgate.injectors.registry import default_injectors
+from chaosgate.registry import default_injectors
 from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import ProcessTable
 from chaosgate.stack.remote import RemoteStack, attaches

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 from chaosgate import compose
 from chaosgate.errors import FaultError
 from chaosgate.injection import HandleData, Runtime
-from chaosgate.injectors.containers import ContainerInjector
 from chaosgate.scenario.models import DiskFault
+
+from .containers import ContainerInjector
 
 FILL_PREFIX = ".chaosgate-fill-"
 CHUNK = 1 << 20

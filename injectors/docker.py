@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import HandleData
-from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import DockerFault
+
+from .containers import ContainerInjector, expect_silence, wire_for
 
 # What each action leaves the container as, for verification.
 BROKEN = {"kill": {"exited", "dead"}, "stop": {"exited", "dead"}, "pause": {"paused"}}

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment, HandleData, Runtime
-from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import NetemFault
+
+from .containers import ContainerInjector, wire_for
 
 TC_TIMEOUT_S = 10.0
 RTT_SAMPLES = 3

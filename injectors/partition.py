@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import HandleData
-from chaosgate.injectors.containers import ContainerInjector, expect_silence, wire_for
 from chaosgate.scenario.models import PartitionFault
+
+from .containers import ContainerInjector, expect_silence, wire_for
 
 
 class PartitionInjector(ContainerInjector[PartitionFault]):

@@ -10,15 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-
-import asyncpg
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment, HandleData, Injector
-from chaosgate.injectors.background import BackgroundHold
 from chaosgate.scenario.models import PoolFault
 
+from .background import BackgroundHold
+
+if TYPE_CHECKING:
+    import asyncpg
+
 GRACE_S = 15.0
+
+
+def _pg() -> ModuleType:
+    """asyncpg, imported when a pool fault is set up: it is an extra (`pip install 'chaosgate[postgres]'`),
+    so a plain install still lists this injector and says what is missing only when a scenario uses it."""
+    try:
+        import asyncpg
+    except ImportError as exc:
+        raise FaultError("the pool injector needs asyncpg: pip install 'chaosgate[postgres]'") from exc
+    return asyncpg
 
 
 class PoolInjector(Injector[PoolFault]):
@@ -27,6 +41,7 @@ class PoolInjector(Injector[PoolFault]):
 
     def __init__(self, env: FaultEnvironment) -> None:
         super().__init__(env)
+        _pg()
         self._holds: dict[str, BackgroundHold] = {}
         self._held: dict[str, int] = {}
 
@@ -83,10 +98,10 @@ class PoolInjector(Injector[PoolFault]):
 
         async def try_connect() -> str:
             try:
-                conn = await asyncpg.connect(self._dsn(spec.store, via_link=True), timeout=1)
-            except asyncpg.TooManyConnectionsError:
+                conn = await _pg().connect(self._dsn(spec.store, via_link=True), timeout=1)
+            except _pg().TooManyConnectionsError:
                 return "refused: too many clients"
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except (TimeoutError, OSError, _pg().PostgresError) as exc:
                 return f"refused: {type(exc).__name__}"
             await conn.close()
             return ""
@@ -97,7 +112,7 @@ class PoolInjector(Injector[PoolFault]):
         return f"holding {data.get('held')} connections to {spec.store}; a new one is {refusal}"
 
     async def _verify_locked(self, spec: PoolFault) -> str:
-        conn = await asyncpg.connect(self._dsn(spec.store, via_link=True), timeout=1)
+        conn = await _pg().connect(self._dsn(spec.store, via_link=True), timeout=1)
         try:
             table = await conn.fetchval(
                 "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' LIMIT 1"
@@ -127,8 +142,8 @@ async def _fill(dsn: str, connections: list[asyncpg.Connection], limit: int) -> 
     """Open connections until the server refuses one or `limit` are held."""
     while len(connections) < limit:
         try:
-            connections.append(await asyncpg.connect(dsn, timeout=2))
-        except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, OSError):
+            connections.append(await _pg().connect(dsn, timeout=2))
+        except (_pg().TooManyConnectionsError, _pg().CannotConnectNowError, OSError):
             return  # the server is full: that is the point
 
 
@@ -144,7 +159,7 @@ async def _evict_others(connections: list[asyncpg.Connection]) -> int:
 
 async def _lock_everything(dsn: str, connections: list[asyncpg.Connection]) -> None:
     """One connection, one open transaction, an exclusive lock on every table of the database."""
-    conn = await asyncpg.connect(dsn, timeout=2)
+    conn = await _pg().connect(dsn, timeout=2)
     connections.append(conn)
     tables = await conn.fetch("SELECT quote_ident(tablename) AS t FROM pg_tables WHERE schemaname = 'public'")
     if not tables:

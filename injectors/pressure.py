@@ -8,8 +8,9 @@ from typing import Any
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import HandleData
-from chaosgate.injectors.containers import ContainerInjector, wire_for
 from chaosgate.scenario.models import PressureFault
+
+from .containers import ContainerInjector, wire_for
 
 CPU_PERIOD_US = 100_000
 UNLIMITED = -1  # what the engine takes for "no limit" when a limit is lifted

@@ -41,7 +41,7 @@ class ProcessInjector(Injector[ProcessFault]):
         super().__init__(env)
         self.containers: Injector[DockerFault] | None = None
         if env.stack is None and env.runtime == "compose":
-            from chaosgate.injectors.docker import DockerInjector
+            from .docker import DockerInjector
 
             self.containers = DockerInjector(env)
             return

@@ -19,10 +19,11 @@ import httpx
 
 from chaosgate.errors import FaultError, TargetGone
 from chaosgate.injection import FaultEnvironment, HandleData, Injector
-from chaosgate.injectors.linkcheck import LinkCheck, LinkKind, LinkResult, round_trip
 from chaosgate.scenario.models import Toxic as ScenarioToxic
 from chaosgate.scenario.models import ToxicType, ToxiproxyFault
 from chaosgate.topology import StoreKind
+
+from .linkcheck import LinkCheck, LinkKind, LinkResult, round_trip
 
 DEFAULT_TIMEOUT_S = 5.0
 

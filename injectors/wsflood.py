@@ -20,8 +20,9 @@ from websockets.asyncio.client import ClientConnection
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment, HandleData, Injector
-from chaosgate.injectors.background import BackgroundHold
 from chaosgate.scenario.models import WsFloodFault
+
+from .background import BackgroundHold
 
 GRACE_S = 15.0
 SOCKETS_PER_ACCOUNT = 10  # below the target's per-user socket cap, so the per-backend cap is what is hit

@@ -1,4 +1,4 @@
-"""`python -m chaosgate.target_system SERVICE`: run one SecureConnect service under uvicorn."""
+"""`python -m target_system SERVICE`: run one SecureConnect service under uvicorn."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 # Service name -> "module:factory". Factories take the Settings and return an ASGI app. Imported by
 # name so that a service still being written does not break the others.
 SERVICES: Mapping[str, str] = {
-    "gateway": "chaosgate.target_system.gateway.app:create_app",
-    "auth": "chaosgate.target_system.auth.app:create_app",
-    "chat": "chaosgate.target_system.chat.app:create_app",
-    "video": "chaosgate.target_system.video.app:create_app",
-    "storage": "chaosgate.target_system.storage.app:create_app",
-    "push": "chaosgate.target_system.push.app:create_app",
-    "push-provider": "chaosgate.target_system.push_provider.app:create_app",
+    "gateway": "target_system.gateway.app:create_app",
+    "auth": "target_system.auth.app:create_app",
+    "chat": "target_system.chat.app:create_app",
+    "video": "target_system.video.app:create_app",
+    "storage": "target_system.storage.app:create_app",
+    "push": "target_system.push.app:create_app",
+    "push-provider": "target_system.push_provider.app:create_app",
 }
 
 
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = args[0]
     import uvicorn
 
-    from chaosgate.target_system.settings import ExposedWithWeakSecret, Settings
+    from target_system.settings import ExposedWithWeakSecret, Settings
 
     settings = Settings.from_env({**os.environ, "SC_SERVICE": service})
     try:

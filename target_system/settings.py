@@ -54,7 +54,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaosgate.target_system.switches import Switches
+from target_system.switches import Switches
 
 DEV_JWT_SECRET = "secureconnect-dev-secret-not-for-production"
 # Secrets that were ever published (in this repository's compose defaults): never good enough to expose.

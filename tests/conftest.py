@@ -24,6 +24,8 @@ import fcntl
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,8 +37,8 @@ import pytest
 
 from chaosgate.config import load_topology
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.target_system.settings import Tunables
 from chaosgate.topology import Topology
+from target_system.settings import Tunables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def services_available() -> bool:
     """True once target_system can be started (`python -m target_system SERVICE`)."""
-    return importlib.util.find_spec("chaosgate.target_system.__main__") is not None
+    return importlib.util.find_spec("target_system.__main__") is not None
 
 
 def selected_services() -> list[str] | None:
@@ -192,3 +194,41 @@ def proxy_reset(proxy_api: str) -> Iterator[str]:
 
 def pytest_report_header(config: Any) -> str:
     return f"chaosgate: target_system services {'available' if services_available() else 'not built yet'}"
+
+
+# -- the two distributions, built and installed apart ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The engine's and the target's wheels (no dependencies), by distribution name."""
+    out = tmp_path_factory.mktemp("wheels")
+    # The target is built from a copy: setuptools builds in the project's folder, which is the package.
+    target = tmp_path_factory.mktemp("target") / "target_system"
+    shutil.copytree(ROOT / "target_system", target, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    for project in (ROOT, target):
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(project), "-w", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert built.returncode == 0, built.stderr[-2000:]
+    return {path.name.split("-", 1)[0]: path for path in out.glob("*.whl")}
+
+
+@pytest.fixture(scope="session")
+def engine_only_python(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh virtualenv holding only the chaosgate wheel and what it requires (from the
+    package index): what `pip install chaosgate` gives a user, without the reference target."""
+    venv = tmp_path_factory.mktemp("engine-only") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheels["chaosgate"])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return python

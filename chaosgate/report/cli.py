@@ -91,7 +91,7 @@ def _write_comparison(cmp: Comparison, out: Path) -> Path:
 )
 @click.option("--all", "run_all", is_flag=True, help="With --profiles: every scenario in scenarios/.")
 @click.option(
-    "--per-switch", is_flag=True, help="With --profiles: also run hardened with each exercised switch off."
+    "--per-switch", is_flag=True, help="With --profiles A,B: also run B with each exercised switch off."
 )
 @click.option("--time-scale", type=click.FloatRange(0.05, 10), default=1.0, show_default=True)
 @click.option("--keep-stack", is_flag=True, help="Leave a stack this command started running afterwards.")
@@ -145,8 +145,8 @@ def _compare_profiles(
     from chaosgate.report.profiles import compare_profiles, parse_profiles
     from chaosgate.scenario.loader import load_scenarios
 
-    pair = parse_profiles(profiles)
     topology = load_topology(config)
+    pair = parse_profiles(profiles, topology)
     paths = scenario_paths(topology, names, run_all)
     scenarios = load_scenarios(paths, topology)
     check_injectors(scenarios, paths)

@@ -139,7 +139,7 @@ def comparison_table(cmp: Comparison) -> Table:
 
 
 def contributions_table(cmp: Comparison) -> Table:
-    table = Table(title="what each fix buys (hardened vs hardened with that one switch off)")
+    table = Table(title="what each fix buys (the fixed profile vs the same with that one switch off)")
     for column in ("scenario", "switch", "with", "without", "contribution"):
         table.add_column(column, justify="left" if column in ("scenario", "switch") else "right")
     for c in cmp.contributions:

@@ -1,4 +1,5 @@
-"""What each fix buys: the same scenarios run under two profiles (and, per switch, hardened minus one fix)."""
+"""What each fix buys: the same scenarios run under two profiles A and B (and, per switch, B minus one fix:
+B is the profile with the fixes, e.g. `--profiles baseline,hardened`)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,20 @@ from chaosgate.report.compare import Comparison, SwitchContribution, compare_run
 from chaosgate.report.switches import switches_for
 from chaosgate.result import RunResult
 from chaosgate.scenario.models import Scenario
-from chaosgate.stack.launcher import PROFILES, LocalStack
+from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.remote import attaches
 from chaosgate.topology import Topology
 
 
-def parse_profiles(value: str) -> tuple[str, str]:
-    """`baseline,hardened` → the two profiles, A then B."""
+def parse_profiles(value: str, topology: Topology) -> tuple[str, str]:
+    """`baseline,hardened` → the two profiles, A then B, each one of chaos.yaml's `profiles`."""
     names = tuple(p.strip() for p in value.split(",") if p.strip())
-    if len(names) != 2 or any(p not in PROFILES for p in names):
+    valid = topology.profiles
+    if len(set(names)) != 2 or len(names) != 2 or any(p not in valid for p in names):
         raise ValidationError(
-            f"--profiles {value!r}: expected two of {', '.join(PROFILES)}, e.g. baseline,hardened"
+            f"--profiles {value!r}: expected two different profiles of chaos.yaml ({', '.join(valid)}), "
+            f"the one with the fixes second, e.g. {','.join(valid[:2]) if len(valid) > 1 else 'A,B'}",
+            topology.location("profiles"),
         )
     return names[0], names[1]
 
@@ -48,10 +52,6 @@ def compare_profiles(
     err: Console,
 ) -> Comparison:
     """Run `scenarios` under each profile on one stack (services restarted in between) and compare."""
-    if per_switch and "hardened" not in profiles:
-        raise ValidationError(
-            "--per-switch turns single fixes off a hardened run: include hardened in --profiles"
-        )
     if attaches(topology):
         raise ValidationError(
             "compare --profiles restarts the stack's services between runs, which needs the local runtime; "
@@ -69,15 +69,15 @@ def compare_profiles(
                 stack.restart_services(profile=profile, switches={})
             results.append(run_on_stack(stack, topology, scenarios, out=out, time_scale=time_scale, err=err))
         a, b = results
-        hardened = b if b.profile == "hardened" else a
+        hardened = b  # the profile with the fixes: per-switch runs turn them off one at a time
         exercised = {s.name: switches_for(s, topology) for s in hardened.scenarios}
         contributions: list[SwitchContribution] = []
         if per_switch:
             # Bounded: one run per switch, of only the scenarios whose fault that switch acts on.
             for switch in dict.fromkeys(sw for names in exercised.values() for sw in names):
                 subset = [sc for sc in scenarios if switch in exercised.get(sc.name, [])]
-                err.print(f"hardened with {switch}=off: {', '.join(sc.name for sc in subset)}")
-                stack.restart_services(profile="hardened", switches={switch: False})
+                err.print(f"{profiles[1]} with {switch}=off: {', '.join(sc.name for sc in subset)}")
+                stack.restart_services(profile=profiles[1], switches={switch: False})
                 without = run_on_stack(stack, topology, subset, out=out, time_scale=time_scale, err=err)
                 contributions += [
                     SwitchContribution(

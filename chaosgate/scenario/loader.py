@@ -51,7 +51,7 @@ def _plugin_faults(doc: YamlDocument) -> list[type[FaultBase]]:
     named = {f.get("injector") for f in faults if isinstance(f, dict)} if isinstance(faults, list) else set()
     if named <= BUILTIN_INJECTORS:
         return []
-    from chaosgate.injectors.registry import (
+    from chaosgate.registry import (
         plugin_faults,  # entry points are read only when a plugin is named
     )
 

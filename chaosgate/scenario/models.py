@@ -197,13 +197,6 @@ class WsFloodFault(FaultBase):
     rate: float = Field(200.0, gt=0, le=5_000)  # connections opened per second
 
 
-class ProviderFault(FaultBase):
-    """Switch the push-provider simulator's failure mode."""
-
-    injector: Literal["provider"]
-    mode: Literal["503", "429", "slow", "invalid-tokens"]
-    delay_ms: int = Field(0, ge=0, le=120_000)  # for mode slow
-    retry_after_s: int = Field(1, ge=0, le=3600)  # for mode 429
 
 
 # A compose service (found by the compose labels) or a container's own name.
@@ -289,7 +282,6 @@ Fault = Annotated[
     | ProcessFault
     | PoolFault
     | WsFloodFault
-    | ProviderFault
     | DockerFault
     | PartitionFault
     | NetemFault

@@ -124,7 +124,7 @@ def stack_group() -> None:
 
 
 @stack_group.command("up")
-@click.option("--profile", default="hardened", show_default=True, help="One of chaos.yaml's `profiles`.")
+@click.option("--profile", default=None, help="One of chaos.yaml's `profiles` [default: default_profile].")
 @click.option("--switch", "switch_items", multiple=True, metavar="NAME=on|off", help="Override one switch.")
 @click.option(
     "--timeout", default=30.0, show_default=True, help="Seconds to wait for each wave to be healthy."
@@ -134,7 +134,7 @@ def stack_group() -> None:
 @runtime_option
 @images_option
 def up(
-    profile: str,
+    profile: str | None,
     switch_items: tuple[str, ...],
     timeout: float,
     config: Path,
@@ -148,6 +148,7 @@ def up(
     except ValueError as exc:
         raise ValidationError(f"--switch {exc}") from None
     _refuse_remote(config, "up")
+    profile = profile or _topology(config).profile
     _topology(config).check_profile(profile)
     if _runtime(runtime, config) == "compose":
         composed = ComposeStack(

@@ -10,10 +10,10 @@ Images: `upstream` (docker-compose.yml as generated: upstream images, the servic
 compose) or `local` (the local image set, built here without a registry, chaosgate/stack/images.py,
 selected by docker-compose.local.yml on top).
 
-Secrets: docker-compose.yml has no default JWT secret (it must not publish one). Every compose command
-gets `SC_JWT_SECRET` and `SC_ADMIN_TOKEN` from the environment if set there, else random ones kept in
-the run dir (`jwt_secret`, `admin_token`, mode 0600, like the local runtime's), so that `status` and
-`down` interpolate the file as `up` did and a restarted stack keeps its sessions.
+Secrets: docker-compose.yml has no default for any `{secret:NAME}` of chaos.yaml's service env (it must
+not publish one). Every compose command gets `CHAOSGATE_SECRET_<NAME>` from the environment if set there,
+else a random one kept in the run dir (file NAME, mode 0600, like the local runtime's), so that `status`
+and `down` interpolate the file as `up` did and a restarted stack keeps its sessions.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from urllib.parse import urlsplit
 from chaosgate import compose
 from chaosgate.errors import StackError
 from chaosgate.injection import FaultEnvironment
+from chaosgate.service_env import secrets_named
 from chaosgate.stack import compose_files, images
 from chaosgate.stack.engine import NoDockerEngine, docker_client
-from chaosgate.stack.launcher import ADMIN_TOKEN_FILE, JWT_SECRET_FILE, format_switches, kept_secret
+from chaosgate.stack.launcher import format_switches, kept_secret, parse_switches
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import LOOPBACK, Topology
 
@@ -152,11 +153,17 @@ class ComposeStack:
             )
 
     def secret_env(self) -> dict[str, str]:
-        """`SC_JWT_SECRET` and `SC_ADMIN_TOKEN`: the environment's if set, else this stack's own."""
-        kept = {"SC_JWT_SECRET": JWT_SECRET_FILE, "SC_ADMIN_TOKEN": ADMIN_TOKEN_FILE}
+        """Every secret the services' env names ({secret:NAME}): the environment's if set, else this
+        stack's own."""
+        names = dict.fromkeys(
+            name
+            for service in self.topology.services
+            for name in secrets_named(compose.service_environment_templates(self.topology, service))
+        )
         return {
-            key: self.environ.get(key, "").strip() or kept_secret(self.run_dir, name)
-            for key, name in kept.items()
+            compose.secret_var(name): self.environ.get(compose.secret_var(name), "").strip()
+            or kept_secret(self.run_dir, name)
+            for name in names
         }
 
     @property
@@ -183,7 +190,11 @@ class ComposeStack:
         self.require_current_files()
         if self.images is ImageSetChoice.LOCAL:
             images.ImageSet(self.topology, say=self.say, client=self.client).build()
-        env = {"SC_PROFILE": profile, "SC_SWITCHES": format_switches(switches), **self.secret_env()}
+        env = {
+            compose.PROFILE_VAR: profile,
+            compose.SWITCHES_VAR: format_switches(switches),
+            **self.secret_env(),
+        }
         build = "--no-build" if self.images is ImageSetChoice.LOCAL else "--build"
         argv = self.compose_argv("up", "--detach", "--remove-orphans", build)
         # Output goes straight to the terminal: image pulls and builds take minutes and show progress.
@@ -285,20 +296,16 @@ class ComposeStack:
                 "start it with `chaosgate stack up --runtime compose`"
             )
         RemoteStack(self.topology, run_dir=self.run_dir).check(timeout_s=timeout_s)
-        env = self._service_env(self.topology.gateway)
-        self.profile = env.get("SC_PROFILE") or "hardened"
-        self.switches = {
-            name: value == "on"
-            for name, _, value in (item.partition("=") for item in env.get("SC_SWITCHES", "").split(","))
-            if name
-        }
+        labels = self._labels(self.topology.gateway)
+        self.profile = labels.get(compose.PROFILE_LABEL) or self.topology.profile
+        self.switches = parse_switches([i for i in labels.get(compose.SWITCHES_LABEL, "").split(",") if i])
 
-    def _service_env(self, service: str) -> dict[str, str]:
+    def _labels(self, service: str) -> dict[str, str]:
+        """The labels of a service's container (docker-compose.yml's, interpolated at `up`)."""
         container = self.containers().get(service)
         if container is None:
             return {}
-        pairs = (item.partition("=") for item in container.attrs.get("Config", {}).get("Env") or [])
-        return {key: value for key, _, value in pairs}
+        return dict(container.attrs.get("Config", {}).get("Labels") or {})
 
     def backends(self) -> dict[str, str]:
         """What stands in each role: the image behind each store's container, and the fault proxy's."""

@@ -33,7 +33,7 @@ from typing import Any
 
 from chaosgate import compose
 from chaosgate.errors import StackError
-from chaosgate.topology import LINK_TEMPLATE, Store, StoreKind, Topology
+from chaosgate.topology import Store, StoreKind, Topology
 
 REPOSITORY = "chaosgate-local"
 TAG = "local"
@@ -449,21 +449,10 @@ def override_document(topology: Topology) -> dict[str, Any]:
 
 def _local_environment(topology: Topology, name: str) -> dict[str, str]:
     """What differs in a service's environment when each store is the local runtime's server (its
-    chaos.yaml env with links through the proxies, no upstream rewrite)."""
+    chaos.yaml env with links through the proxies, no upstream rewrite, no compose.upstream_env)."""
 
     upstream = compose.service_environment(topology, name)
-    local = {
-        key: LINK_TEMPLATE.sub(lambda m: compose.proxy_address(topology, m.group(1)), value)
-        for key, value in topology.services[name].env.items()
-    }
+    local = compose.service_environment(topology, name, upstream=False)
     changed = {key: value for key, value in local.items() if upstream.get(key) != value}
-    rewritten = {key: "" for key in upstream if key not in local and _from_rewrite(topology, name, key)}
-    return {**changed, **rewritten}
-
-
-def _from_rewrite(topology: Topology, name: str, key: str) -> bool:
-    """Whether an upstream's link rewrite (not the launcher, not chaos.yaml) set this variable."""
-
-    bare = topology.services[name].model_copy(update={"env": {}})
-    without_env = topology.model_copy(update={"services": {**topology.services, name: bare}})
-    return key not in compose.service_environment(without_env, name)
+    dropped = {key: "" for key in upstream if key not in local}
+    return {**changed, **dropped}

@@ -23,12 +23,12 @@ from pydantic import BaseModel, Field
 
 from chaosgate.errors import StackError
 from chaosgate.injection import FaultEnvironment
+from chaosgate.service_env import ServiceContext, render, templates
 from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
 from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping, s3_answers
 from chaosgate.topology import LOOPBACK, StoreKind, Topology
 
 PROXY = "proxy"
-PROFILES = ("baseline", "hardened")  # the profiles every target has; chaos.yaml `profiles` may add more
 
 
 class Phase(StrEnum):
@@ -77,10 +77,6 @@ class StackStatus(BaseModel):
         return next(c for c in self.components if c.name == name)
 
 
-JWT_SECRET_FILE = "jwt_secret"
-ADMIN_TOKEN_FILE = "admin_token"
-
-
 def kept_secret(run_dir: Path, name: str) -> str:
     """A random secret (32 bytes, URL-safe) in `run_dir/name`, readable by its owner only (0600),
     generated the first time it is asked for: each stack signs tokens with its own secret, which
@@ -99,7 +95,7 @@ def kept_secret(run_dir: Path, name: str) -> str:
 
 
 def format_switches(switches: Mapping[str, bool]) -> str:
-    """`{"a": True, "b": False}` → `a=on,b=off` (SC_SWITCHES)."""
+    """`{"a": True, "b": False}` → `a=on,b=off` (`{switches}` in chaos.yaml's service env)."""
     return ",".join(f"{name}={'on' if on else 'off'}" for name, on in switches.items())
 
 
@@ -122,7 +118,7 @@ class LocalStack:
         topology: Topology,
         *,
         run_dir: Path | str | None = None,
-        profile: str = "hardened",
+        profile: str | None = None,
         switches: Mapping[str, bool] | None = None,
         services: Collection[str] | None = None,
         service_env: Mapping[str, str] | None = None,
@@ -131,11 +127,12 @@ class LocalStack:
         grace: float = 10.0,
         observer: Observer | None = None,
     ) -> None:
+        profile = profile or topology.profile
         if profile not in topology.profiles:
             raise ValueError(f"profile must be one of {', '.join(topology.profiles)}, not {profile!r}")
         self.topology = topology
         self.run_dir = Path(run_dir if run_dir is not None else topology.default_run_dir()).resolve()
-        self.profile = profile
+        self.profile: str = profile
         self.switches = dict(switches or {})
         self.service_env = dict(service_env or {})
         self.python = python
@@ -284,13 +281,10 @@ class LocalStack:
             json.dumps(self.topology.proxies_config(), indent=2), encoding="utf-8"
         )
 
-    def jwt_secret(self) -> str:
-        """The run dir's JWT secret: generated once, kept in the run dir so restarts keep sessions."""
-        return kept_secret(self.run_dir, JWT_SECRET_FILE)
-
-    def admin_token(self) -> str:
-        """The run dir's admin token (header `X-Admin-Token` of admin endpoints), kept like the JWT secret."""
-        return kept_secret(self.run_dir, ADMIN_TOKEN_FILE)
+    def secret(self, name: str) -> str:
+        """The stack's secret `name` (`{secret:NAME}` in chaos.yaml): made once, kept in the run dir so
+        restarts keep what was signed with it."""
+        return kept_secret(self.run_dir, name)
 
     def _backends(self) -> dict[str, StoreBackend]:
         return {name: backend_for(name, store, self.run_dir) for name, store in self.topology.stores.items()}
@@ -341,22 +335,22 @@ class LocalStack:
         self._emit(PROXY, Phase.READY, f"{self.proxy_api_url} ({len(wanted)} proxies)")
 
     def _service_environment(self, name: str) -> dict[str, str]:
+        """This process's environment, the caller's `service_env`, then chaos.yaml's (filled in)."""
         service = self.topology.services[name]
+        context = ServiceContext(
+            service=name,
+            host=LOOPBACK,
+            port=service.port,
+            profile=self.profile,
+            switches=format_switches(self.switches),
+            run_dir=str(self.run_dir),
+            secret=lambda secret: kept_secret(self.run_dir, secret),
+            link=self.topology.link_address,
+        )
         env = dict(os.environ)
         env.update(self.service_env)
-        env.update(
-            {
-                "SC_SERVICE": name,
-                "SC_HOST": LOOPBACK,
-                "SC_PORT": str(service.port),
-                "SC_PROFILE": self.profile,
-                "SC_SWITCHES": format_switches(self.switches),
-                "SC_JWT_SECRET": self.jwt_secret(),
-                "SC_ADMIN_TOKEN": self.admin_token(),
-                "SC_RUN_DIR": str(self.run_dir),
-            }
-        )
-        env.update(self.topology.service_env(name))
+        for key, template in templates(self.topology.service_defaults.env, service.env).items():
+            env[key] = render(template, context)
         return env
 
     def _start_services(self, names: Collection[str]) -> None:

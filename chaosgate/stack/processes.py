@@ -53,7 +53,7 @@ class ProcessRecord(BaseModel):
 class StackState(BaseModel):
     """Contents of `<run-dir>/state.json`."""
 
-    profile: str = "hardened"
+    profile: str = ""  # chaos.yaml's default profile when empty (a state file from before profiles)
     switches: dict[str, bool] = Field(default_factory=dict)
     complete: bool = False  # true once `up` saw everything healthy
     processes: dict[str, ProcessRecord] = Field(default_factory=dict)

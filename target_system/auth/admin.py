@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from chaosgate.target_system.auth.cleanup import TokenCleanup
-from chaosgate.target_system.common.admin import require_admin
+from target_system.auth.cleanup import TokenCleanup
+from target_system.common.admin import require_admin
 
 
 def admin_router(cleanup: TokenCleanup, admin_token: str | None) -> APIRouter:

@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from starlette.responses import Response
 
-from chaosgate.target_system.auth.admin import admin_router
-from chaosgate.target_system.auth.cleanup import TokenCleanup
-from chaosgate.target_system.auth.journal import JOURNAL_SCHEMA, RevocationJournal
-from chaosgate.target_system.auth.models import (
+from target_system.auth.admin import admin_router
+from target_system.auth.cleanup import TokenCleanup
+from target_system.auth.journal import JOURNAL_SCHEMA, RevocationJournal
+from target_system.auth.models import (
     LoginIn,
     RefreshIn,
     RegisterIn,
@@ -23,18 +23,18 @@ from chaosgate.target_system.auth.models import (
     UserOut,
     VerifyEmailIn,
 )
-from chaosgate.target_system.auth.passwords import Passwords
-from chaosgate.target_system.auth.schema import AUTH_SCHEMA
-from chaosgate.target_system.auth.service import AuthService
-from chaosgate.target_system.auth.state import AuthState
-from chaosgate.target_system.common.app import ReadyCheck, create_service_app
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.revocations import LocalRevocations, RevocationFeed
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.tokens import Authenticator, CurrentUser
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.auth.passwords import Passwords
+from target_system.auth.schema import AUTH_SCHEMA
+from target_system.auth.service import AuthService
+from target_system.auth.state import AuthState
+from target_system.common.app import ReadyCheck, create_service_app
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import LocalRevocations, RevocationFeed
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator, CurrentUser
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 SERVICE = "auth"
 SYNC_INTERVAL = 0.5  # how often state made during a Redis outage is written back

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from prometheus_client import Histogram
 
-from chaosgate.target_system.common.metrics import LATENCY_BUCKETS, ServiceMetrics
-from chaosgate.target_system.common.sql import SqlStore
+from target_system.common.metrics import LATENCY_BUCKETS, ServiceMetrics
+from target_system.common.sql import SqlStore
 
 # Tables named here only (never from input): each has an `expires_at` column.
 TOKEN_TABLES = ("email_verification_tokens", "password_reset_tokens")

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chaosgate.target_system.common.errors import ServiceError
-from chaosgate.target_system.common.revocations import RevocationKind
-from chaosgate.target_system.common.sql import SqlStore
+from target_system.common.errors import ServiceError
+from target_system.common.revocations import RevocationKind
+from target_system.common.sql import SqlStore
 
 log = logging.getLogger(__name__)
 

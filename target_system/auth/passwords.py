@@ -11,7 +11,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chaosgate.target_system.settings import Settings
+from target_system.settings import Settings
 
 
 class Passwords:

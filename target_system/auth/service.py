@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from chaosgate.target_system.auth.models import LoginIn, RegisterIn, TokenPair, UserOut
-from chaosgate.target_system.auth.passwords import Passwords
-from chaosgate.target_system.auth.state import AuthState, SessionRecord
-from chaosgate.target_system.common.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.tokens import CurrentUser, TokenCodec
-from chaosgate.target_system.settings import Settings
+from target_system.auth.models import LoginIn, RegisterIn, TokenPair, UserOut
+from target_system.auth.passwords import Passwords
+from target_system.auth.state import AuthState, SessionRecord
+from target_system.common.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import CurrentUser, TokenCodec
+from target_system.settings import Settings
 
 VERIFICATION_TTL = timedelta(hours=24)
 

@@ -23,15 +23,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
-from chaosgate.target_system.auth.journal import RevocationJournal
-from chaosgate.target_system.common.degraded import mark_degraded
-from chaosgate.target_system.common.errors import ServiceError
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
-from chaosgate.target_system.common.revocations import LocalRevocations, RevocationKind, append_to_log
-from chaosgate.target_system.common.tokens import DEGRADED_REASON, blacklist_key, session_key
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.auth.journal import RevocationJournal
+from target_system.common.degraded import mark_degraded
+from target_system.common.errors import ServiceError
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
+from target_system.common.revocations import LocalRevocations, RevocationKind, append_to_log
+from target_system.common.tokens import DEGRADED_REASON, blacklist_key, session_key
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

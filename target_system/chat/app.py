@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the chat service as an ASGI app (`python -m chaosgate.target_system chat`)."""
+"""`create_app(settings)`: the chat service as an ASGI app (`python -m target_system chat`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import os
 
 from fastapi import FastAPI
 
-from chaosgate.target_system.chat.routes import build_router
-from chaosgate.target_system.chat.service import ChatService
-from chaosgate.target_system.chat.tunables import ChatTunables
-from chaosgate.target_system.common.app import create_service_app, lifespan_of
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
+from target_system.chat.routes import build_router
+from target_system.chat.service import ChatService
+from target_system.chat.tunables import ChatTunables
+from target_system.common.app import create_service_app, lifespan_of
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
 
 SERVICE_NAME = "chat"
 

@@ -36,13 +36,13 @@ from cassandra.connection import ConnectionException
 from cassandra.policies import RetryPolicy, RoundRobinPolicy, WriteType
 from cassandra.query import PreparedStatement, dict_factory
 
-from chaosgate.target_system.chat.ids import id_time, new_message_id
-from chaosgate.target_system.chat.message_store import Appended
-from chaosgate.target_system.chat.models import HistoryPage, Message
-from chaosgate.target_system.common.errors import Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.chat.ids import id_time, new_message_id
+from target_system.chat.message_store import Appended
+from target_system.chat.models import HistoryPage, Message
+from target_system.common.errors import Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from chaosgate.target_system.chat.models import Conversation, ConversationIn, ConversationKind
-from chaosgate.target_system.chat.queryable import Queryable
-from chaosgate.target_system.common.errors import BadRequest, Forbidden, NotFound
+from target_system.chat.models import Conversation, ConversationIn, ConversationKind
+from target_system.chat.queryable import Queryable
+from target_system.common.errors import BadRequest, Forbidden, NotFound
 
 MAX_LISTED = 200
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from chaosgate.target_system.chat.hub import conversation_channel, user_channel
-from chaosgate.target_system.chat.models import Conversation, Message
-from chaosgate.target_system.common.redis import ResilientRedis
+from target_system.chat.hub import conversation_channel, user_channel
+from target_system.chat.models import Conversation, Message
+from target_system.common.redis import ResilientRedis
 
 
 def compact_json(value: object) -> str:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
+from target_system.common.metrics import ServiceMetrics
 
 _log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from chaosgate.target_system.chat.message_store import Appended, MessageStore
-from chaosgate.target_system.chat.metrics import ChatMetrics
-from chaosgate.target_system.chat.models import HistoryPage, Message
-from chaosgate.target_system.common.errors import Unavailable
+from target_system.chat.message_store import Appended, MessageStore
+from target_system.chat.metrics import ChatMetrics
+from target_system.chat.models import HistoryPage, Message
+from target_system.common.errors import Unavailable
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,9 +19,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chaosgate.target_system.chat.ids import id_time, new_message_id
-from chaosgate.target_system.chat.models import HistoryPage, Message
-from chaosgate.target_system.chat.queryable import Queryable
+from target_system.chat.ids import id_time, new_message_id
+from target_system.chat.models import HistoryPage, Message
+from target_system.chat.queryable import Queryable
 
 MESSAGE_SCHEMA = (
     """

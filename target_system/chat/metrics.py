@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from prometheus_client import Counter, Gauge
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
+from target_system.common.metrics import ServiceMetrics
 
 
 class DropReason(StrEnum):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chaosgate.target_system.common.text import MultiLine, OneLine
+from target_system.common.text import MultiLine, OneLine
 
 MAX_BODY_CHARS = 4000
 MAX_ID_CHARS = 200  # user ids, idempotency keys, vote ids

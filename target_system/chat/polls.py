@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chaosgate.target_system.chat.models import Poll, PollIn, Vote, VoteIn
-from chaosgate.target_system.chat.queryable import Queryable
-from chaosgate.target_system.common.errors import BadRequest, Conflict, NotFound
+from target_system.chat.models import Poll, PollIn, Vote, VoteIn
+from target_system.chat.queryable import Queryable
+from target_system.common.errors import BadRequest, Conflict, NotFound
 
 
 @dataclass(frozen=True, slots=True)

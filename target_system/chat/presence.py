@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chaosgate.target_system.common.degraded import mark_degraded
-from chaosgate.target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
+from target_system.common.degraded import mark_degraded
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
 
 _log = logging.getLogger(__name__)
 

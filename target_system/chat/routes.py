@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, WebSocket
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
-from chaosgate.target_system.chat.fanout import compact_json
-from chaosgate.target_system.chat.ids import parse_uuid
-from chaosgate.target_system.chat.models import (
+from target_system.chat.fanout import compact_json
+from target_system.chat.ids import parse_uuid
+from target_system.chat.models import (
     MAX_BODY_CHARS,
     ConversationIn,
     MessageIn,
@@ -21,12 +21,12 @@ from chaosgate.target_system.chat.models import (
     PollIn,
     VoteIn,
 )
-from chaosgate.target_system.chat.presence import MAX_QUERIED_USERS
-from chaosgate.target_system.chat.service import ChatService
-from chaosgate.target_system.chat.sockets import serve_socket
-from chaosgate.target_system.common.degraded import mark_degraded
-from chaosgate.target_system.common.errors import BadRequest, NotFound, TooLarge
-from chaosgate.target_system.common.tokens import CurrentUser
+from target_system.chat.presence import MAX_QUERIED_USERS
+from target_system.chat.service import ChatService
+from target_system.chat.sockets import serve_socket
+from target_system.common.degraded import mark_degraded
+from target_system.common.errors import BadRequest, NotFound, TooLarge
+from target_system.common.tokens import CurrentUser
 
 _log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaosgate.target_system.chat.queryable import Queryable
+from target_system.chat.queryable import Queryable
 
 # No SERIAL, no PL/pgSQL: ids are UUIDs made in Python and every statement is idempotent.
 CHAT_SCHEMA = (

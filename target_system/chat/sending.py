@@ -21,11 +21,11 @@ import contextlib
 import logging
 import uuid
 
-from chaosgate.target_system.chat.ids import id_time, new_message_id
-from chaosgate.target_system.chat.message_cache import GuardedMessageStore
-from chaosgate.target_system.chat.message_store import Appended
-from chaosgate.target_system.chat.metrics import ChatMetrics, DropReason
-from chaosgate.target_system.chat.models import Message
+from target_system.chat.ids import id_time, new_message_id
+from target_system.chat.message_cache import GuardedMessageStore
+from target_system.chat.message_store import Appended
+from target_system.chat.metrics import ChatMetrics, DropReason
+from target_system.chat.models import Message
 
 _log = logging.getLogger(__name__)
 

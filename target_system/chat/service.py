@@ -6,25 +6,25 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from chaosgate.target_system.chat.conversations import Conversations, MembershipCache
-from chaosgate.target_system.chat.fanout import Fanout
-from chaosgate.target_system.chat.hub import Hub
-from chaosgate.target_system.chat.message_cache import GuardedMessageStore, RecentMessages, StorePolicy
-from chaosgate.target_system.chat.message_store import MESSAGE_SCHEMA, MessageStore, PostgresMessageStore
-from chaosgate.target_system.chat.metrics import ChatMetrics
-from chaosgate.target_system.chat.polls import Polls
-from chaosgate.target_system.chat.presence import Presence
-from chaosgate.target_system.chat.schema import CHAT_SCHEMA
-from chaosgate.target_system.chat.sending import MessageSender, WriteBehind
-from chaosgate.target_system.chat.tunables import ChatTunables
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.revocations import RevocationFeed
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.tokens import Authenticator, CachingTokenCodec
-from chaosgate.target_system.common.wsgate import SocketGate, UserSocketCap
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.chat.conversations import Conversations, MembershipCache
+from target_system.chat.fanout import Fanout
+from target_system.chat.hub import Hub
+from target_system.chat.message_cache import GuardedMessageStore, RecentMessages, StorePolicy
+from target_system.chat.message_store import MESSAGE_SCHEMA, MessageStore, PostgresMessageStore
+from target_system.chat.metrics import ChatMetrics
+from target_system.chat.polls import Polls
+from target_system.chat.presence import Presence
+from target_system.chat.schema import CHAT_SCHEMA
+from target_system.chat.sending import MessageSender, WriteBehind
+from target_system.chat.tunables import ChatTunables
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator, CachingTokenCodec
+from target_system.common.wsgate import SocketGate, UserSocketCap
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 DEFAULT_SQL_DSN = "postgresql://postgres@127.0.0.1:26257/secureconnect"
 DEFAULT_MESSAGES_DSN = "postgresql://postgres@127.0.0.1:29042/messages"
@@ -87,7 +87,7 @@ def message_backend(
     kind = environ.get("SC_MESSAGE_STORE", "").strip() or "postgres"
     if kind == "cassandra":
         # Imported here: cassandra-driver is the `cassandra` extra, needed only where Cassandra runs.
-        from chaosgate.target_system.chat.cassandra_store import CassandraConfig, CassandraMessageStore
+        from target_system.chat.cassandra_store import CassandraConfig, CassandraMessageStore
 
         cassandra = CassandraMessageStore(CassandraConfig.from_env(settings, environ), service_metrics)
         return MessageBackend(cassandra, cassandra.start, cassandra.close)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chaosgate.target_system.chat.ids import parse_uuid
-from chaosgate.target_system.common.errors import RateLimited, ServiceError
-from chaosgate.target_system.common.tokens import CurrentUser
-from chaosgate.target_system.common.wsgate import authority_ends
+from target_system.chat.ids import parse_uuid
+from target_system.common.errors import RateLimited, ServiceError
+from target_system.common.tokens import CurrentUser
+from target_system.common.wsgate import authority_ends
 
 if TYPE_CHECKING:
-    from chaosgate.target_system.chat.service import ChatService
+    from target_system.chat.service import ChatService
 
 _log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chaosgate.target_system.settings import Settings
+from target_system.settings import Settings
 
 
 def _int(environ: Mapping[str, str], key: str, default: int) -> int:

@@ -6,7 +6,7 @@ import hmac
 
 from starlette.requests import HTTPConnection
 
-from chaosgate.target_system.common.errors import Forbidden
+from target_system.common.errors import Forbidden
 
 ADMIN_HEADER = "X-Admin-Token"
 

@@ -17,16 +17,16 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chaosgate.target_system.common.degraded import (
+from target_system.common.degraded import (
     DEGRADED_HEADER_BYTES,
     begin_request,
     end_request,
     mark_degraded,
 )
-from chaosgate.target_system.common.errors import ServiceError, error_body, error_response
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import ServiceError, error_body, error_response
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 log = logging.getLogger(__name__)
 

@@ -42,10 +42,10 @@ from tenacity import (
 )
 from tenacity.wait import wait_random_exponential
 
-from chaosgate.target_system.common.errors import ServiceError, Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import ServiceError, Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 T = TypeVar("T")
 

@@ -25,8 +25,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
 
 log = logging.getLogger(__name__)
 

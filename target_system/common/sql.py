@@ -26,10 +26,10 @@ from typing import Any
 
 import asyncpg
 
-from chaosgate.target_system.common.errors import BadRequest, Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import BadRequest, Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 
 from pydantic import AfterValidator
 
-from chaosgate.target_system.common.errors import BadRequest
+from target_system.common.errors import BadRequest
 
 # C0 and C1 controls, DEL and UTF-16 surrogates; `MultiLine` lets tab, line feed and carriage return through.
 _NOT_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")

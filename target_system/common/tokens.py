@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import jwt
 from starlette.requests import HTTPConnection
 
-from chaosgate.target_system.common.degraded import mark_degraded
-from chaosgate.target_system.common.errors import Unauthorized
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
-from chaosgate.target_system.common.revocations import LocalRevocations, RevocationKind
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.degraded import mark_degraded
+from target_system.common.errors import Unauthorized
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import RedisUnavailable, ResilientRedis, fail_closed
+from target_system.common.revocations import LocalRevocations, RevocationKind
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 ALGORITHM = "HS256"
 DEGRADED_REASON = "redis_unavailable"

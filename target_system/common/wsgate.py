@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from chaosgate.target_system.common.revocations import LocalRevocations
-from chaosgate.target_system.common.tokens import CurrentUser
+from target_system.common.revocations import LocalRevocations
+from target_system.common.tokens import CurrentUser
 
 TOKEN_EXPIRED = "token expired"
 TOKEN_REVOKED = "token revoked"

@@ -13,15 +13,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chaosgate.target_system.common.app import ROUTE_LABEL_KEY, ReadyCheck, create_service_app
-from chaosgate.target_system.common.errors import NotFound, ServiceError, error_response
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.gateway.forward import Forwarder
-from chaosgate.target_system.gateway.ratelimit import RateLimiter
-from chaosgate.target_system.gateway.routes import routing_table
-from chaosgate.target_system.gateway.ws import WebSocketRelay, deny
-from chaosgate.target_system.settings import Settings
+from target_system.common.app import ROUTE_LABEL_KEY, ReadyCheck, create_service_app
+from target_system.common.errors import NotFound, ServiceError, error_response
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.gateway.forward import Forwarder
+from target_system.gateway.ratelimit import RateLimiter
+from target_system.gateway.routes import routing_table
+from target_system.gateway.ws import WebSocketRelay, deny
+from target_system.settings import Settings
 
 SERVICE = "gateway"
 PREFIX = "/v1/"

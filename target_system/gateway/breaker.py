@@ -15,8 +15,8 @@ import enum
 import time
 from collections.abc import Callable
 
-from chaosgate.target_system.common.errors import Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
+from target_system.common.errors import Unavailable
+from target_system.common.metrics import ServiceMetrics
 
 
 class BreakerState(enum.IntEnum):

@@ -46,13 +46,13 @@ from starlette.responses import Response
 from starlette.types import Scope
 from yarl import URL
 
-from chaosgate.target_system.common.errors import BadGateway, GatewayTimeout, Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.gateway.breaker import CircuitBreaker
-from chaosgate.target_system.gateway.pools import ConnectionPools
-from chaosgate.target_system.gateway.routes import Backend
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import BadGateway, GatewayTimeout, Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.gateway.breaker import CircuitBreaker
+from target_system.gateway.pools import ConnectionPools
+from target_system.gateway.routes import Backend
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 HOP_BY_HOP = frozenset(
     {

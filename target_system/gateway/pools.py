@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
+from target_system.common.metrics import ServiceMetrics
 
 # The default cap of the Python HTTP clients a gateway is written with (httpx's max_connections, and
 # aiohttp's TCPConnector limit): the cap a gateway gets when nobody chooses one.

@@ -18,12 +18,12 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from chaosgate.target_system.common.errors import RateLimited, Unauthorized
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import RedisUnavailable, ResilientRedis
-from chaosgate.target_system.common.tokens import CachingTokenCodec, bearer_token
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import RateLimited, Unauthorized
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import RedisUnavailable, ResilientRedis
+from target_system.common.tokens import CachingTokenCodec, bearer_token
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 
 class ClientKeys:

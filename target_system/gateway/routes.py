@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from chaosgate.target_system.settings import Settings
+from target_system.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from chaosgate.target_system.common.errors import ServiceError, error_response
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.wsgate import SocketGate
-from chaosgate.target_system.gateway.forward import HOP_BY_HOP, Forwarder, raw_path
-from chaosgate.target_system.gateway.routes import Backend
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import ServiceError, error_response
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.wsgate import SocketGate
+from target_system.gateway.forward import HOP_BY_HOP, Forwarder, raw_path
+from target_system.gateway.routes import Backend
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 # Handshake headers websockets writes itself; forwarding them would duplicate or break the upgrade.
 _HANDSHAKE_HEADERS = HOP_BY_HOP | {

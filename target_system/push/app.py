@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the push service as an ASGI app (`python -m chaosgate.target_system push`)."""
+"""`create_app(settings)`: the push service as an ASGI app (`python -m target_system push`)."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from chaosgate.target_system.common.app import create_service_app
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.revocations import RevocationFeed
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.tokens import Authenticator
-from chaosgate.target_system.push.devices import DeviceRegistry
-from chaosgate.target_system.push.events import chat_messages
-from chaosgate.target_system.push.members import ConversationMembers
-from chaosgate.target_system.push.metrics import PushMetrics
-from chaosgate.target_system.push.notifier import Notifier, retire_token
-from chaosgate.target_system.push.outbox import Outbox, OutboxTable
-from chaosgate.target_system.push.provider import ProviderClient
-from chaosgate.target_system.push.routes import build_router
-from chaosgate.target_system.push.tunables import PushTunables
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
+from target_system.common.app import create_service_app
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator
+from target_system.push.devices import DeviceRegistry
+from target_system.push.events import chat_messages
+from target_system.push.members import ConversationMembers
+from target_system.push.metrics import PushMetrics
+from target_system.push.notifier import Notifier, retire_token
+from target_system.push.outbox import Outbox, OutboxTable
+from target_system.push.provider import ProviderClient
+from target_system.push.routes import build_router
+from target_system.push.tunables import PushTunables
+from target_system.settings import Settings
+from target_system.switches import Switch
 
 SERVICE = "push"
 

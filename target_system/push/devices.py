@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from chaosgate.target_system.common.errors import Conflict, NotFound
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.text import OneLine
+from target_system.common.errors import Conflict, NotFound
+from target_system.common.redis import ResilientRedis
+from target_system.common.text import OneLine
 
 # KEYS: device hash, owner's set; ARGV: user id, platform, registered_at, token. Returns the other
 # owner's id when the token is theirs (nothing written), else nil.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from chaosgate.target_system.common.sql import SqlStore
+from target_system.common.sql import SqlStore
 
 
 class ConversationMembers:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
+from target_system.common.metrics import ServiceMetrics
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from chaosgate.target_system.push.devices import Device, DeviceRegistry
-from chaosgate.target_system.push.events import ChatMessage
-from chaosgate.target_system.push.members import ConversationMembers
-from chaosgate.target_system.push.metrics import PushMetrics
-from chaosgate.target_system.push.outbox import DropReason, Outbox
-from chaosgate.target_system.push.provider import ProviderClient, SendOutcome
+from target_system.push.devices import Device, DeviceRegistry
+from target_system.push.events import ChatMessage
+from target_system.push.members import ConversationMembers
+from target_system.push.metrics import PushMetrics
+from target_system.push.outbox import DropReason, Outbox
+from target_system.push.provider import ProviderClient, SendOutcome
 
 log = logging.getLogger(__name__)
 

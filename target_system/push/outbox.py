@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.push.metrics import PushMetrics
-from chaosgate.target_system.push.provider import ProviderClient, SendOutcome, SendResult
-from chaosgate.target_system.push.tunables import PushTunables
+from target_system.common.sql import SqlStore
+from target_system.push.metrics import PushMetrics
+from target_system.push.provider import ProviderClient, SendOutcome, SendResult
+from target_system.push.tunables import PushTunables
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from chaosgate.target_system.push.tunables import PushTunables
+from target_system.push.tunables import PushTunables
 
 RETRY_STATUSES = frozenset({429, 503})
 BACKOFF_CAP_S = 0.5

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
-from chaosgate.target_system.common.tokens import Authenticator, CurrentUser
-from chaosgate.target_system.push.devices import DeviceIn, DeviceRegistry
+from target_system.common.tokens import Authenticator, CurrentUser
+from target_system.push.devices import DeviceIn, DeviceRegistry
 
 
 def build_router(devices: DeviceRegistry, authenticator: Authenticator) -> APIRouter:

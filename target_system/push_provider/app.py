@@ -30,12 +30,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
-from chaosgate.target_system.common.app import create_service_app
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.push_provider.modes import FailureMode, Mode, ModeControl
-from chaosgate.target_system.push_provider.received import Outcome, ReceivedLog
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Profile, Switches
+from target_system.common.app import create_service_app
+from target_system.common.metrics import ServiceMetrics
+from target_system.push_provider.modes import FailureMode, Mode, ModeControl
+from target_system.push_provider.received import Outcome, ReceivedLog
+from target_system.settings import Settings
+from target_system.switches import Profile, Switches
 
 SERVICE = "push-provider"
 DEFAULT_SERVER_KEY = "secureconnect-push-server-key"

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: storage as an ASGI app (`python -m chaosgate.target_system storage`)."""
+"""`create_app(settings)`: storage as an ASGI app (`python -m target_system storage`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import os
 
 from fastapi import FastAPI
 
-from chaosgate.target_system.common.app import create_service_app, lifespan_of
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.storage.routes import build_router
-from chaosgate.target_system.storage.service import StorageService
-from chaosgate.target_system.storage.tunables import StorageTunables
+from target_system.common.app import create_service_app, lifespan_of
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.storage.routes import build_router
+from target_system.storage.service import StorageService
+from target_system.storage.tunables import StorageTunables
 
 SERVICE_NAME = "storage"
 

@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.storage.models import StoredFile
+from target_system.common.sql import SqlStore
+from target_system.storage.models import StoredFile
 
 _COLUMNS = "id, owner_id, name, content_type, size, sha256, object_key, client_file_id, created_at"
 MAX_LISTED = 500

@@ -23,11 +23,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from chaosgate.target_system.common.errors import Unavailable
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.storage.tunables import StorageTunables
-from chaosgate.target_system.switches import Switch
+from target_system.common.errors import Unavailable
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.storage.tunables import StorageTunables
+from target_system.switches import Switch
 
 T = TypeVar("T")
 

@@ -11,11 +11,11 @@ from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
-from chaosgate.target_system.common.errors import BadRequest, NotFound
-from chaosgate.target_system.common.text import check_line
-from chaosgate.target_system.common.tokens import CurrentUser
-from chaosgate.target_system.storage.models import MAX_CLIENT_ID_CHARS, MAX_CLIENT_IDS
-from chaosgate.target_system.storage.service import StorageService, Upload
+from target_system.common.errors import BadRequest, NotFound
+from target_system.common.text import check_line
+from target_system.common.tokens import CurrentUser
+from target_system.storage.models import MAX_CLIENT_ID_CHARS, MAX_CLIENT_IDS
+from target_system.storage.service import StorageService, Upload
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 

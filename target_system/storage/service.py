@@ -9,24 +9,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chaosgate.target_system.common.errors import BadRequest, Forbidden, NotFound, ServiceError, TooLarge
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.revocations import RevocationFeed
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.text import check_line
-from chaosgate.target_system.common.tokens import Authenticator
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.storage.files import FileCatalog
-from chaosgate.target_system.storage.models import (
+from target_system.common.errors import BadRequest, Forbidden, NotFound, ServiceError, TooLarge
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
+from target_system.common.sql import SqlStore
+from target_system.common.text import check_line
+from target_system.common.tokens import Authenticator
+from target_system.settings import Settings
+from target_system.storage.files import FileCatalog
+from target_system.storage.models import (
     MAX_CLIENT_ID_CHARS,
     MAX_CONTENT_TYPE_CHARS,
     MAX_NAME_CHARS,
     StoredFile,
 )
-from chaosgate.target_system.storage.objects import ObjectMissing, ObjectStore
-from chaosgate.target_system.storage.schema import STORAGE_SCHEMA
-from chaosgate.target_system.storage.tunables import StorageTunables
+from target_system.storage.objects import ObjectMissing, ObjectStore
+from target_system.storage.schema import STORAGE_SCHEMA
+from target_system.storage.tunables import StorageTunables
 
 _log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the video service as an ASGI app (`python -m chaosgate.target_system video`)."""
+"""`create_app(settings)`: the video service as an ASGI app (`python -m target_system video`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import os
 
 from fastapi import FastAPI
 
-from chaosgate.target_system.common.app import create_service_app, lifespan_of
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.video.routes import build_router
-from chaosgate.target_system.video.service import VideoService
-from chaosgate.target_system.video.tunables import VideoTunables
+from target_system.common.app import create_service_app, lifespan_of
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
+from target_system.video.routes import build_router
+from target_system.video.service import VideoService
+from target_system.video.tunables import VideoTunables
 
 SERVICE_NAME = "video"
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chaosgate.target_system.common.errors import BadRequest, Conflict, Forbidden, NotFound
-from chaosgate.target_system.common.sql import SqlConnection, SqlStore
-from chaosgate.target_system.video.models import (
+from target_system.common.errors import BadRequest, Conflict, Forbidden, NotFound
+from target_system.common.sql import SqlConnection, SqlStore
+from target_system.video.models import (
     Call,
     CallIn,
     CallKind,
@@ -18,7 +18,7 @@ from chaosgate.target_system.video.models import (
     Participant,
     ParticipantState,
 )
-from chaosgate.target_system.video.transactions import bounded_transaction
+from target_system.video.transactions import bounded_transaction
 
 _CALL_COLUMNS = "id, kind, status, created_by, client_call_id, created_at, updated_at, ended_at, end_reason"
 MAX_LISTED = 200

@@ -8,9 +8,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from chaosgate.target_system.video.calls import Calls
-from chaosgate.target_system.video.metrics import VideoMetrics
-from chaosgate.target_system.video.models import Call
+from target_system.video.calls import Calls
+from target_system.video.metrics import VideoMetrics
+from target_system.video.models import Call
 
 _log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from chaosgate.target_system.common.metrics import LATENCY_BUCKETS, ServiceMetrics
+from target_system.common.metrics import LATENCY_BUCKETS, ServiceMetrics
 
 
 @dataclass(frozen=True, slots=True)

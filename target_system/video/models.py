@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chaosgate.target_system.common.text import OneLine
+from target_system.common.text import OneLine
 
 MAX_PARTICIPANTS = 32
 MAX_CLIENT_IDS = 200

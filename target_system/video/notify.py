@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.video.metrics import VideoMetrics
-from chaosgate.target_system.video.models import Call
+from target_system.common.redis import ResilientRedis
+from target_system.video.metrics import VideoMetrics
+from target_system.video.models import Call
 
 _log = logging.getLogger(__name__)
 

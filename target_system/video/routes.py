@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, WebSocket
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-from chaosgate.target_system.common.admin import require_admin
-from chaosgate.target_system.common.errors import BadRequest, NotFound
-from chaosgate.target_system.common.text import check_line
-from chaosgate.target_system.common.tokens import CurrentUser
-from chaosgate.target_system.video.models import MAX_CLIENT_IDS, MAX_ID_CHARS, CallIn
-from chaosgate.target_system.video.service import VideoService
-from chaosgate.target_system.video.signaling import serve_socket
+from target_system.common.admin import require_admin
+from target_system.common.errors import BadRequest, NotFound
+from target_system.common.text import check_line
+from target_system.common.tokens import CurrentUser
+from target_system.video.models import MAX_CLIENT_IDS, MAX_ID_CHARS, CallIn
+from target_system.video.service import VideoService
+from target_system.video.signaling import serve_socket
 
 
 async def _current_user(connection: HTTPConnection) -> CurrentUser:

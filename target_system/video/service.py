@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.common.revocations import RevocationFeed
-from chaosgate.target_system.common.sql import SqlStore
-from chaosgate.target_system.common.tokens import Authenticator
-from chaosgate.target_system.common.wsgate import SocketGate, UserSocketCap
-from chaosgate.target_system.settings import Settings
-from chaosgate.target_system.switches import Switch
-from chaosgate.target_system.video.calls import Calls
-from chaosgate.target_system.video.cleanup import StaleCallCleanup
-from chaosgate.target_system.video.metrics import VideoMetrics
-from chaosgate.target_system.video.notify import Notifier
-from chaosgate.target_system.video.schema import VIDEO_SCHEMA
-from chaosgate.target_system.video.tunables import VideoTunables
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.common.revocations import RevocationFeed
+from target_system.common.sql import SqlStore
+from target_system.common.tokens import Authenticator
+from target_system.common.wsgate import SocketGate, UserSocketCap
+from target_system.settings import Settings
+from target_system.switches import Switch
+from target_system.video.calls import Calls
+from target_system.video.cleanup import StaleCallCleanup
+from target_system.video.metrics import VideoMetrics
+from target_system.video.notify import Notifier
+from target_system.video.schema import VIDEO_SCHEMA
+from target_system.video.tunables import VideoTunables
 
 DEFAULT_SQL_DSN = "postgresql://postgres@127.0.0.1:26257/secureconnect"
 

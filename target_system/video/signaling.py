@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chaosgate.target_system.common.errors import RateLimited, ServiceError
-from chaosgate.target_system.common.redis import TRANSIENT_ERRORS
-from chaosgate.target_system.common.tokens import CurrentUser
-from chaosgate.target_system.common.wsgate import authority_ends
-from chaosgate.target_system.video.models import Call, CallStatus, ParticipantState, SignalKind
-from chaosgate.target_system.video.notify import user_channel
+from target_system.common.errors import RateLimited, ServiceError
+from target_system.common.redis import TRANSIENT_ERRORS
+from target_system.common.tokens import CurrentUser
+from target_system.common.wsgate import authority_ends
+from target_system.video.models import Call, CallStatus, ParticipantState, SignalKind
+from target_system.video.notify import user_channel
 
 if TYPE_CHECKING:
-    from chaosgate.target_system.video.service import VideoService
+    from target_system.video.service import VideoService
 
 _log = logging.getLogger(__name__)
 

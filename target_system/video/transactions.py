@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from chaosgate.target_system.common.sql import SqlConnection, SqlStore, SqlUnavailable
+from target_system.common.sql import SqlConnection, SqlStore, SqlUnavailable
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 
 from chaosgate.faults import FaultController, FaultLedger
 from chaosgate.injectors.containers import wire_for
-from chaosgate.injectors.registry import builtin_injectors
+from chaosgate.registry import builtin_injectors
 from chaosgate.scenario.models import Fault, FaultBase
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.watchdog import watch

@@ -17,7 +17,7 @@ from chaosgate.config import load_topology
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment
 from chaosgate.injectors.netem import netem_args
-from chaosgate.injectors.registry import builtin_injectors
+from chaosgate.registry import builtin_injectors
 from chaosgate.scenario.models import Fault, NetemFault
 from chaosgate.topology import Topology
 

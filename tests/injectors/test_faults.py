@@ -19,8 +19,8 @@ from chaosgate.config import load_topology
 from chaosgate.errors import FaultError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.injection import FaultEnvironment
-from chaosgate.injectors.registry import default_injectors
 from chaosgate.injectors.toxiproxy import ToxiproxyClient
+from chaosgate.registry import default_injectors
 from chaosgate.scenario.models import ToxiproxyFault
 from chaosgate.topology import Topology
 from chaosgate.watchdog import spawn

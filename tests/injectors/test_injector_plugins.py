@@ -19,7 +19,7 @@ from chaosgate.config import load_topology
 from chaosgate.errors import FaultError, ValidationError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, UnavailableFault
 from chaosgate.injection import FaultEnvironment
-from chaosgate.injectors.registry import ENTRY_POINT_GROUP, default_injectors, plugin_injectors
+from chaosgate.registry import ENTRY_POINT_GROUP, default_injectors, plugin_injectors
 from chaosgate.scenario import load_scenario
 from chaosgate.topology import Topology
 

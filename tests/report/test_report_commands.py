@@ -196,16 +196,10 @@ def test_compare_profiles_runs_each_profile_then_each_exercised_switch_off(
     assert {s.name: s.readiness.change for s in cmp.scenarios}["cassandra-slow"] == 15.0
 
 
-def test_per_switch_needs_a_hardened_profile() -> None:
-    with pytest.raises(ValidationError, match="hardened"):
-        profiles.compare_profiles(
-            topology=None,  # type: ignore[arg-type]
-            scenarios=[],
-            profiles=("baseline", "baseline"),
-            per_switch=True,
-            out=Path("."),
-            time_scale=1,
-            run_dir=None,
-            keep_stack=False,
-            err=None,  # type: ignore[arg-type]
-        )
+def test_profiles_to_compare_are_two_different_profiles_of_chaos_yaml() -> None:
+    topology = load_topology(ROOT / "chaos.yaml")
+    assert profiles.parse_profiles("baseline,hardened", topology) == ("baseline", "hardened")
+    for wrong in ("baseline,fortified", "baseline,baseline", "hardened"):
+        with pytest.raises(ValidationError, match=r"two different profiles of chaos\.yaml") as caught:
+            profiles.parse_profiles(wrong, topology)
+        assert "baseline, hardened, reported, verified" in str(caught.value)

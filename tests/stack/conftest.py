@@ -23,7 +23,7 @@ def real_services() -> bool:
     """Use target_system's services once they exist (and CHAOSGATE_TEST_SERVICES is not `none`)."""
     if os.environ.get("CHAOSGATE_TEST_SERVICES", "").strip() == "none":
         return False
-    return importlib.util.find_spec("chaosgate.target_system.__main__") is not None
+    return importlib.util.find_spec("target_system.__main__") is not None
 
 
 def make_scratch_dir() -> Path:

@@ -99,7 +99,7 @@ def test_compose_services_are_the_topology_components(topology: Topology, commit
     for name, service in topology.services.items():
         spec = services[name]
         assert spec["build"]["dockerfile"] == "target_system/Dockerfile"
-        assert spec["command"] == ["python", "-m", "chaosgate.target_system", name]
+        assert spec["command"] == ["python", "-m", "target_system", name]
         assert spec["environment"]["SC_SERVICE"] == name
         assert spec["environment"]["SC_PORT"] == str(service.port)
         assert spec["ports"] == [f"{compose.BIND}:{service.port}:{service.port}"]
@@ -126,14 +126,20 @@ def test_service_links_go_through_their_proxies(topology: Topology, committed: d
         for key, template in service.env.items():
             for link in LINK_TEMPLATE.findall(template):
                 address = f"{link}-proxy:{topology.links[link].listen}"
-                if topology.stores.get(link) and topology.stores[link].role == "cassandra":
-                    assert key not in env  # the DSN becomes the Cassandra driver's settings
-                    host, port = env["SC_CASSANDRA_HOSTS"], env["SC_CASSANDRA_PORT"]
-                    assert (env["SC_MESSAGE_STORE"], f"{host}:{port}") == ("cassandra", address)
-                else:
-                    assert address in env[key], (name, key, env[key])
+                assert address in env[key], (name, key, env[key])
         mentioned = set(re.findall(r"([a-z0-9-]+)-proxy:\d+", " ".join(env.values())))
         assert mentioned <= set(service.links), f"{name} reaches past its links: {mentioned}"
+
+
+def test_upstream_env_points_chat_at_the_real_cassandra_through_its_proxy(
+    topology: Topology, committed: dict[str, Any]
+) -> None:
+    """chaos.yaml's compose.upstream_env ({link_host:X}, {link_port:X}): with the upstream images chat
+    speaks CQL to Cassandra, through the cassandra link's proxy."""
+    env = committed["services"]["chat"]["environment"]
+    address = f"{env['SC_CASSANDRA_HOSTS']}:{env['SC_CASSANDRA_PORT']}"
+    proxy = f"cassandra-proxy:{topology.links['cassandra'].listen}"
+    assert (env["SC_MESSAGE_STORE"], address) == ("cassandra", proxy)
 
 
 def test_cockroach_dsn_is_insecure_root(committed: dict[str, Any]) -> None:
@@ -224,8 +230,10 @@ def test_image_installs_every_third_party_import_of_target_system() -> None:
     imported: set[str] = set()
     harness: set[str] = set()  # chaosgate modules outside the target: the image has none of them
     for path in (ROOT / "target_system").rglob("*.py"):
-        if "load" in path.relative_to(ROOT / "target_system").parts[:1]:
-            continue  # SecureConnect's load profile runs in chaosgate's Locust processes, not the image
+        if {"load", "chaos"} & set(path.relative_to(ROOT / "target_system").parts[:1]):
+            # SecureConnect's load profile runs in chaosgate's Locust processes, its plugins (chaos/) in
+            # chaosgate's own: no service imports them, so the image needs none of their imports.
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):
@@ -233,11 +241,10 @@ def test_image_installs_every_third_party_import_of_target_system() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
             imported.update(name.split(".")[0] for name in names)
-            harness.update(
-                n for n in names if n.startswith("chaosgate") and not n.startswith("chaosgate.target_system")
-            )
-    assert harness == set(), "the target's image holds only chaosgate.target_system"
-    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "chaosgate"}
+            harness.update(n for n in names if n.startswith("chaosgate"))
+    assert harness == set(), "the target's image holds only target_system"
+    ours = ("chaosgate", "target_system")
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ours}
     needed = {DISTRIBUTION_OF.get(m, m) for m in third_party}
     assert needed - installed == set(), "add these to target_system/Dockerfile's pip install"
 
@@ -299,11 +306,13 @@ def test_the_local_set_replaces_every_upstream_image(topology: Topology, committ
     assert {proxy[i + 1] for i, a in enumerate(proxy) if a == "--upstream-allow"} == set(topology.links)
 
 
-def test_the_local_set_talks_to_each_store_as_the_local_runtime_does(topology: Topology) -> None:
+def test_the_local_set_talks_to_each_store_as_the_local_runtime_does(committed: dict[str, Any]) -> None:
     local = yaml.safe_load((ROOT / images.LOCAL_FILE).read_text(encoding="utf-8"))["services"]
     chat = local["chat"]["environment"]
+    upstream = committed["services"]["chat"]["environment"]
     # PostgreSQL stands in for Cassandra: chat's own DSN through the proxy, the Cassandra switch unset.
-    assert chat["SC_MESSAGES_DSN"] == "postgresql://postgres@cassandra-proxy:29042/messages"
+    dsn = chat.get("SC_MESSAGES_DSN", upstream["SC_MESSAGES_DSN"])
+    assert dsn == "postgresql://postgres@cassandra-proxy:29042/messages"
     assert chat["SC_MESSAGE_STORE"] == "" and chat["SC_CASSANDRA_HOSTS"] == ""
 
 
@@ -344,7 +353,7 @@ def test_the_service_image_command_and_names_are_the_systems_own(tmp_path: Path)
 def test_without_a_compose_command_services_run_the_local_command(tmp_path: Path) -> None:
     topology = _own_system(tmp_path, compose={"image": "shop:dev", "store_env": {"redis": {"A": "b"}}})
     document = compose.compose_document(topology)
-    assert document["services"]["auth"]["command"] == ["python", "-m", "chaosgate.target_system", "auth"]
+    assert document["services"]["auth"]["command"] == ["python", "-m", "target_system", "auth"]
     assert document["services"]["redis"]["environment"] == {"A": "b"}
 
 

@@ -79,8 +79,6 @@ def test_the_repository_topology_loads() -> None:
 def test_derived_queries(tmp_path: Path) -> None:
     topology = load_topology(write(tmp_path, GOOD))
     assert topology.start_levels() == [["api"], ["front"]]
-    assert topology.service_env("api") == {"SC_SQL_DSN": "postgresql://postgres@127.0.0.1:26257/app"}
-    assert topology.service_env("front") == {"SC_API_URL": "http://127.0.0.1:28081"}
     # front's redis link is soft, but api's is hard: redis is still needed, through api.
     assert topology.dependencies_of("front") == {"api", "redis", "sql"}
     assert topology.feature_dependencies("read") == {"front", "api", "redis", "sql"}

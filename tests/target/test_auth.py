@@ -136,8 +136,8 @@ def forged_tokens(stack: LocalStack) -> dict[str, str]:
     return {
         "garbage": "not-a-jwt",
         "wrong_secret": jwt.encode({**claims, "exp": now + 60}, OTHER_SECRET, algorithm="HS256"),
-        "expired": jwt.encode({**claims, "exp": now - 60}, stack.jwt_secret(), algorithm="HS256"),
-        "no_session": jwt.encode({**claims, "exp": now + 60}, stack.jwt_secret(), algorithm="HS256"),
+        "expired": jwt.encode({**claims, "exp": now - 60}, stack.secret("jwt_secret"), algorithm="HS256"),
+        "no_session": jwt.encode({**claims, "exp": now + 60}, stack.secret("jwt_secret"), algorithm="HS256"),
         "alg_none": jwt.encode({**claims, "exp": now + 60}, "", algorithm="none"),
     }
 

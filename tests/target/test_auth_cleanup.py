@@ -90,12 +90,12 @@ def test_admin_cleanup_refuses_without_the_admin_token(
 def test_admin_cleanup_deletes_expired_tokens_only_and_counts_them(
     gateway: httpx.Client, running_stack: LocalStack
 ) -> None:
-    gateway.post(CLEANUP, headers={"X-Admin-Token": running_stack.admin_token()})  # start from clean
+    gateway.post(CLEANUP, headers={"X-Admin-Token": running_stack.secret("admin_token")})  # start from clean
     counted = metric(running_stack, "auth", "auth_cleanup_expired_tokens_total")
     runs = metric(running_stack, "auth", "auth_cleanup_duration_seconds_count")
     gone, kept = plant_tokens(running_stack, expired=3, live=2)
 
-    answer = gateway.post(CLEANUP, headers={"X-Admin-Token": running_stack.admin_token()})
+    answer = gateway.post(CLEANUP, headers={"X-Admin-Token": running_stack.secret("admin_token")})
     assert answer.status_code == 200, answer.text
     report = answer.json()
     assert report["deleted"] == {"email_verification_tokens": 3, "password_reset_tokens": 3}

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from chaosgate.target_system.auth.state import AuthState, SessionRecord
-from chaosgate.target_system.common.degraded import begin_request, end_request
-from chaosgate.target_system.common.errors import ServiceError
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import RedisUnavailable, ResilientRedis
-from chaosgate.target_system.common.revocations import LocalRevocations
-from chaosgate.target_system.settings import Settings
+from target_system.auth.state import AuthState, SessionRecord
+from target_system.common.degraded import begin_request, end_request
+from target_system.common.errors import ServiceError
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import RedisUnavailable, ResilientRedis
+from target_system.common.revocations import LocalRevocations
+from target_system.settings import Settings
 
 
 def closed_port() -> int:

@@ -15,7 +15,7 @@ from cassandra.cluster import NoHostAvailable
 from cassandra.policies import RetryPolicy, WriteType
 from cassandra.query import SimpleStatement
 
-from chaosgate.target_system.chat.cassandra_store import (
+from target_system.chat.cassandra_store import (
     BoundedRetryPolicy,
     CassandraConfig,
     CassandraMessageStore,
@@ -23,12 +23,12 @@ from chaosgate.target_system.chat.cassandra_store import (
     MessageStoreUnavailable,
     map_error,
 )
-from chaosgate.target_system.chat.ids import id_time, new_message_id
-from chaosgate.target_system.chat.message_store import PostgresMessageStore
-from chaosgate.target_system.chat.models import Message
-from chaosgate.target_system.chat.service import message_backend
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.settings import Settings
+from target_system.chat.ids import id_time, new_message_id
+from target_system.chat.message_store import PostgresMessageStore
+from target_system.chat.models import Message
+from target_system.chat.service import message_backend
+from target_system.common.metrics import ServiceMetrics
+from target_system.settings import Settings
 
 CONVERSATION = uuid.UUID("0190f5a1-0000-7000-8000-000000000001")
 ONE = cassandra.ConsistencyLevel.LOCAL_QUORUM

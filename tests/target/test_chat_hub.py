@@ -18,11 +18,11 @@ from redis.asyncio import Redis
 from starlette.websockets import WebSocket
 
 from chaosgate.stack.stores import redis_ping, redis_server_binary
-from chaosgate.target_system.chat.hub import Hub, PubSubReaderDead, conversation_channel
-from chaosgate.target_system.chat.sockets import ClientSocket
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.common.redis import ResilientRedis
-from chaosgate.target_system.settings import Settings
+from target_system.chat.hub import Hub, PubSubReaderDead, conversation_channel
+from target_system.chat.sockets import ClientSocket
+from target_system.common.metrics import ServiceMetrics
+from target_system.common.redis import ResilientRedis
+from target_system.settings import Settings
 
 
 class StuckWebSocket:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaosgate.target_system.common.metrics import ServiceMetrics
-from chaosgate.target_system.gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
+from target_system.common.metrics import ServiceMetrics
+from target_system.gateway.breaker import BreakerState, CircuitBreaker, CircuitOpen
 
 
 class FakeClock:

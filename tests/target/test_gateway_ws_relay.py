@@ -12,8 +12,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chaosgate.target_system.gateway.app import create_app
-from chaosgate.target_system.settings import Settings
+from target_system.gateway.app import create_app
+from target_system.settings import Settings
 
 
 def free_port() -> int:

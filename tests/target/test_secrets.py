@@ -24,7 +24,7 @@ from chaosgate import compose
 from chaosgate.config import load_topology
 from chaosgate.stack.compose_runtime import ComposeStack
 from chaosgate.stack.launcher import LocalStack
-from chaosgate.target_system.settings import DEV_JWT_SECRET, ExposedWithWeakSecret, Settings
+from target_system.settings import DEV_JWT_SECRET, ExposedWithWeakSecret, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "k" * 40
@@ -34,7 +34,7 @@ PUBLIC_ADMIN_TOKEN = "secureconnect-dev-admin-token"
 def start_service(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SC_", "CHAOSGATE_BIND"))}
     return subprocess.run(
-        [sys.executable, "-m", "chaosgate.target_system", "gateway"],
+        [sys.executable, "-m", "target_system", "gateway"],
         env={**base, "SC_PORT": "1", **env},  # port 1: it must refuse before ever binding
         capture_output=True,
         text=True,
@@ -76,7 +76,7 @@ def test_the_local_stack_signs_with_its_own_secret_and_refuses_the_public_one(
         path = running_stack.run_dir / name
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
         assert len(path.read_text().strip()) >= 32
-    assert running_stack.jwt_secret() != DEV_JWT_SECRET
+    assert running_stack.secret("jwt_secret") != DEV_JWT_SECRET
     now = int(time.time())
     claims = {"sub": str(uuid.uuid4()), "sid": "s", "jti": "j", "iat": now, "exp": now + 60, "typ": "access"}
     forged = jwt.encode(claims, DEV_JWT_SECRET, algorithm="HS256")
@@ -96,8 +96,9 @@ def test_docker_compose_yml_holds_no_secret() -> None:
     assert targets
     for name in targets:
         env = services[name]["environment"]
-        assert env["SC_JWT_SECRET"].startswith("${SC_JWT_SECRET:?"), name  # compose stops when unset
-        assert env["SC_ADMIN_TOKEN"] == "${SC_ADMIN_TOKEN:-}", name  # unset: admin endpoints off
+        # {secret:NAME} in chaos.yaml: no default, compose stops when the variable is unset
+        assert env["SC_JWT_SECRET"].startswith("${CHAOSGATE_SECRET_JWT_SECRET:?"), name
+        assert env["SC_ADMIN_TOKEN"].startswith("${CHAOSGATE_SECRET_ADMIN_TOKEN:?"), name
 
 
 def test_the_compose_runtime_generates_and_keeps_secrets_per_stack(tmp_path: Path) -> None:
@@ -105,11 +106,12 @@ def test_the_compose_runtime_generates_and_keeps_secrets_per_stack(tmp_path: Pat
     first = ComposeStack(topology, environ={}, run_dir=tmp_path / "a").secret_env()
     assert first == ComposeStack(topology, environ={}, run_dir=tmp_path / "a").secret_env()  # kept
     other = ComposeStack(topology, environ={}, run_dir=tmp_path / "b").secret_env()
-    assert first["SC_JWT_SECRET"] != other["SC_JWT_SECRET"]
-    assert first["SC_ADMIN_TOKEN"] != other["SC_ADMIN_TOKEN"]
+    assert set(first) == {"CHAOSGATE_SECRET_JWT_SECRET", "CHAOSGATE_SECRET_ADMIN_TOKEN"}
+    assert all(first[key] != other[key] for key in first)
     for value in first.values():
         assert len(value) >= 32 and value not in (DEV_JWT_SECRET, PUBLIC_ADMIN_TOKEN)
     for name in ("jwt_secret", "admin_token"):
         assert stat.S_IMODE((tmp_path / "a" / name).stat().st_mode) == 0o600
-    given = ComposeStack(topology, environ={"SC_JWT_SECRET": STRONG}, run_dir=tmp_path / "c").secret_env()
-    assert given["SC_JWT_SECRET"] == STRONG  # the operator's own secret wins
+    environ = {"CHAOSGATE_SECRET_JWT_SECRET": STRONG}
+    given = ComposeStack(topology, environ=environ, run_dir=tmp_path / "c").secret_env()
+    assert given["CHAOSGATE_SECRET_JWT_SECRET"] == STRONG  # the operator's own secret wins

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chaosgate.target_system.settings import Settings, Tunables
-from chaosgate.target_system.switches import Profile, Switch, Switches, profile_switches
+from target_system.settings import Settings, Tunables
+from target_system.switches import Profile, Switch, Switches, profile_switches
 
 EXPECTED = {
     "request_timeout",

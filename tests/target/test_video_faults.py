@@ -135,7 +135,7 @@ class TestHardenedShortLived:
     ) -> None:
         assert_json_error(_admin_cleanup(gateway, None), 403)
         assert_json_error(_admin_cleanup(gateway, "guess"), 403)
-        answer = _admin_cleanup(gateway, local_stack.admin_token())
+        answer = _admin_cleanup(gateway, local_stack.secret("admin_token"))
         assert answer.status_code == 200, answer.text
         assert set(answer.json()) == {"ended", "call_ids"}
 
@@ -204,7 +204,7 @@ class TestBaseline:
         time.sleep(2.0)  # four periods of the job, were it running
         assert gateway.get(f"{CALLS}/{call['id']}", headers=ada.headers).json()["status"] == "ringing"
 
-        answer = _admin_cleanup(gateway, local_stack.admin_token())
+        answer = _admin_cleanup(gateway, local_stack.secret("admin_token"))
         assert answer.status_code == 200, answer.text
         assert call["id"] in answer.json()["call_ids"]
         ended = gateway.get(f"{CALLS}/{call['id']}", headers=bob.headers).json()

@@ -90,10 +90,9 @@ def test_logout_closes_the_sessions_websockets_and_only_those(
 def test_a_websocket_closes_when_its_token_expires(running_stack: LocalStack, gateway: httpx.Client) -> None:
     _, tokens = signed_up(gateway)
     # The same session, re-signed with the stack's secret to expire in 2 s (the real lifetime is 15 min).
-    claims = jwt.decode(tokens["access_token"], running_stack.jwt_secret(), algorithms=["HS256"])
-    short = jwt.encode(
-        {**claims, "jti": uuid.uuid4().hex, "exp": int(time.time()) + 2}, running_stack.jwt_secret(), "HS256"
-    )
+    claims = jwt.decode(tokens["access_token"], running_stack.secret("jwt_secret"), algorithms=["HS256"])
+    secret = running_stack.secret("jwt_secret")
+    short = jwt.encode({**claims, "jti": uuid.uuid4().hex, "exp": int(time.time()) + 2}, secret, "HS256")
     with contextlib.ExitStack() as sockets:
         opened = [sockets.enter_context(open_socket(running_stack, p, short)) for p in PATHS]
         for path, socket in zip(PATHS, opened, strict=True):

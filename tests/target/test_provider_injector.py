@@ -1,4 +1,5 @@
-"""The provider injector against the push-provider simulator of the local stack: apply, verify, remove."""
+"""SecureConnect's provider injector (its chaosgate plugin) against the push-provider simulator of the
+local stack: apply, verify, remove."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import pytest
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment
-from chaosgate.injectors.provider import ProviderInjector
-from chaosgate.injectors.registry import default_injectors
-from chaosgate.scenario.models import ProviderFault
+from chaosgate.registry import default_injectors
 from chaosgate.stack.launcher import LocalStack
+from target_system.chaos.provider import ProviderFault, ProviderInjector
 
 
 @pytest.fixture

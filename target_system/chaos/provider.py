@@ -1,4 +1,5 @@
-"""The `provider` injector: an HTTP-level outage of the third-party push API (503, 429, slow, invalid tokens).
+"""SecureConnect's `provider` injector: an HTTP-level outage of the third-party push API (503, 429, slow,
+invalid tokens). A chaosgate plugin of the target (entry point in target_system/pyproject.toml).
 
 It drives the push-provider simulator's control endpoint directly (the service's own port, not the
 fault proxy: the proxy link is what push uses, and may itself be under a fault). Verification reads
@@ -10,13 +11,14 @@ accounting can tell it from real ones.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from chaosgate.errors import FaultError
 from chaosgate.injection import FaultEnvironment, HandleData, Injector
-from chaosgate.scenario.models import ProviderFault
+from chaosgate.scenario.models import FaultBase
 
 PROVIDER_SERVICE = "push-provider"
 SERVER_KEY = "SC_PUSH_SERVER_KEY"  # in the simulator's chaos.yaml env: the key its probe send presents
@@ -25,6 +27,15 @@ PROBE_TOKEN = "chaosgate-probe"
 SLOW_PROBE_WAIT_S = 0.6  # verify a slow mode by the absence of an answer this long (or the whole delay)
 
 EXPECTED_STATUS = {"503": 503, "429": 429, "invalid-tokens": 404}
+
+
+class ProviderFault(FaultBase):
+    """Switch the push-provider simulator's failure mode."""
+
+    injector: Literal["provider"]
+    mode: Literal["503", "429", "slow", "invalid-tokens"]
+    delay_ms: int = Field(0, ge=0, le=120_000)  # for mode slow
+    retry_after_s: int = Field(1, ge=0, le=3600)  # for mode 429
 
 
 class ProviderInjector(Injector[ProviderFault]):
