@@ -23,7 +23,8 @@ from chaosgate.runner import RunSettings
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.compose_runtime import ComposeStack
-from chaosgate.stack.launcher import LocalStack, Observer
+from chaosgate.stack.events import Observer
+from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.stack.running import RunningStack
 from chaosgate.topology import Topology

@@ -13,7 +13,7 @@ from chaosgate.report.claims_table import claims_view
 from chaosgate.report.details import scenario_details
 from chaosgate.report.view import Tone, load_level, summary_rows
 from chaosgate.result import RunResult
-from chaosgate.stack.launcher import Phase, StackEvent
+from chaosgate.stack.events import Phase, StackEvent
 
 SYMBOLS = {
     "served": "[green]●[/]",

@@ -20,7 +20,8 @@ from chaosgate.report.view import gate_reasons
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.cli import config_option, run_dir_option
-from chaosgate.stack.launcher import LocalStack, parse_switches
+from chaosgate.stack.handover import parse_switches
+from chaosgate.stack.launcher import LocalStack
 from chaosgate.topology import Topology
 
 

@@ -20,7 +20,9 @@ from chaosgate.errors import Location, ValidationError
 from chaosgate.progress import StackProgress
 from chaosgate.stack import compose_files
 from chaosgate.stack.compose_runtime import ComposeStack, ImageSetChoice
-from chaosgate.stack.launcher import LocalStack, Observer, parse_switches
+from chaosgate.stack.events import Observer
+from chaosgate.stack.handover import parse_switches
+from chaosgate.stack.launcher import LocalStack
 from chaosgate.stack.processes import follow, tail
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import Topology

@@ -35,7 +35,7 @@ from chaosgate.injection import FaultEnvironment
 from chaosgate.service_env import secrets_named
 from chaosgate.stack import compose_files, images
 from chaosgate.stack.engine import NoDockerEngine, docker_client
-from chaosgate.stack.launcher import format_switches, kept_secret, parse_switches
+from chaosgate.stack.handover import format_switches, kept_secret, parse_switches
 from chaosgate.stack.remote import RemoteStack
 from chaosgate.topology import LOOPBACK, Topology
 

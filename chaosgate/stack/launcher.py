@@ -5,109 +5,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import shlex
-import socket
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-import httpx
 import psutil
-from pydantic import BaseModel, Field
 
 from chaosgate.errors import StackError
 from chaosgate.injection import FaultEnvironment
 from chaosgate.service_env import ServiceContext, render, templates
-from chaosgate.stack.processes import MARKER, ProcessKind, ProcessRecord, ProcessTable, StackState, tail
-from chaosgate.stack.stores import StoreBackend, backend_for, postgres_answers, redis_ping, s3_answers
+from chaosgate.stack.events import Observer, Phase, StackEvent
+from chaosgate.stack.handover import format_switches, kept_secret
+from chaosgate.stack.ports import port_free, port_holder
+from chaosgate.stack.processes import ProcessKind, ProcessRecord, ProcessTable, StackState
+from chaosgate.stack.readiness import not_up, populate_proxy, wait_ready
+from chaosgate.stack.status import PROXY, StackStatus, collect
+from chaosgate.stack.stores import StoreBackend, backend_for
 from chaosgate.topology import LOOPBACK, StoreKind, Topology
-
-PROXY = "proxy"
-
-
-class Phase(StrEnum):
-    """What the launcher is doing to a component; observers turn these into a progress display."""
-
-    SWEEPING = "sweeping"
-    STARTING = "starting"
-    READY = "ready"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    RUNNING = "running"  # `up` found the stack already running
-
-
-@dataclass(frozen=True)
-class StackEvent:
-    component: str
-    phase: Phase
-    detail: str = ""
-
-
-Observer = Callable[[StackEvent], None]
-
-
-class ComponentStatus(BaseModel):
-    name: str
-    kind: ProcessKind
-    backend: str = ""
-    pid: int | None = None
-    alive: bool = False
-    healthy: bool = False
-    url: str = ""
-    detail: str = ""
-
-
-class StackStatus(BaseModel):
-    run_dir: str
-    profile: str
-    switches: dict[str, bool] = Field(default_factory=dict)
-    up: bool  # `up` completed and every component is alive and healthy
-    gateway_url: str
-    proxy_api_url: str
-    components: list[ComponentStatus]
-    proxies: list[dict[str, Any]] = Field(default_factory=list)
-
-    def component(self, name: str) -> ComponentStatus:
-        return next(c for c in self.components if c.name == name)
-
-
-def kept_secret(run_dir: Path, name: str) -> str:
-    """A random secret (32 bytes, URL-safe) in `run_dir/name`, readable by its owner only (0600),
-    generated the first time it is asked for: each stack signs tokens with its own secret, which
-    nobody else knows, and restarts keep it (and the sessions signed with it)."""
-    path = run_dir / name
-    if not path.is_file():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # made meanwhile by another caller: use theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-    return path.read_text(encoding="utf-8").strip()
-
-
-def format_switches(switches: Mapping[str, bool]) -> str:
-    """`{"a": True, "b": False}` → `a=on,b=off` (`{switches}` in chaos.yaml's service env)."""
-    return ",".join(f"{name}={'on' if on else 'off'}" for name, on in switches.items())
-
-
-def parse_switches(items: Collection[str]) -> dict[str, bool]:
-    """`["a=on", "b=off"]` → `{"a": True, "b": False}`; ValueError on anything else."""
-    out: dict[str, bool] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name or value not in ("on", "off"):
-            raise ValueError(f"{item!r}: expected NAME=on or NAME=off")
-        out[name.strip()] = value == "on"
-    return out
 
 
 class LocalStack:
@@ -316,42 +232,30 @@ class LocalStack:
         record = self.table.spawn(PROXY, argv, kind=ProcessKind.PROXY, port=self.topology.proxy_port())
         deadline = time.monotonic() + self.health_timeout
         wanted = {p["name"]: p for p in self.topology.proxies_config()}
-        with httpx.Client(base_url=self.proxy_api_url, timeout=2.0) as client:
-            while True:
-                try:
-                    listed = client.get("/proxies")
-                    if listed.status_code == 200:
-                        missing = [spec for name, spec in wanted.items() if name not in listed.json()]
-                        if not missing:
-                            break
-                        client.post("/populate", json=missing).raise_for_status()
-                        continue
-                except (httpx.HTTPError, ValueError):
-                    pass
-                self._check_alive(PROXY, record)
-                if time.monotonic() > deadline:
-                    raise self._not_up(PROXY, f"no answer from {self.proxy_api_url}/proxies", record)
-                time.sleep(0.05)
+
+        def alive() -> None:
+            self._check_alive(PROXY, record)
+
+        populate_proxy(self.proxy_api_url, wanted, deadline=deadline, alive=alive, record=record)
         self._emit(PROXY, Phase.READY, f"{self.proxy_api_url} ({len(wanted)} proxies)")
 
     def _service_environment(self, name: str) -> dict[str, str]:
         """This process's environment, the caller's `service_env`, then chaos.yaml's (filled in)."""
-        service = self.topology.services[name]
-        context = ServiceContext(
+        context = self._context(name)
+        templated = templates(self.topology.service_defaults.env, self.topology.services[name].env)
+        return {**os.environ, **self.service_env, **{k: render(v, context) for k, v in templated.items()}}
+
+    def _context(self, name: str) -> ServiceContext:
+        return ServiceContext(
             service=name,
             host=LOOPBACK,
-            port=service.port,
+            port=self.topology.services[name].port,
             profile=self.profile,
             switches=format_switches(self.switches),
             run_dir=str(self.run_dir),
-            secret=lambda secret: kept_secret(self.run_dir, secret),
+            secret=self.secret,
             link=self.topology.link_address,
         )
-        env = dict(os.environ)
-        env.update(self.service_env)
-        for key, template in templates(self.topology.service_defaults.env, service.env).items():
-            env[key] = render(template, context)
-        return env
 
     def _start_services(self, names: Collection[str]) -> None:
         for level in self.topology.start_levels():
@@ -375,34 +279,18 @@ class LocalStack:
         record = self.table.record(name)
         assert record is not None
         url = self.url_of(name) + self.topology.service_defaults.ready
-        last = "no answer"
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                try:
-                    response = client.get(url)
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text[:200]}"
-                except httpx.HTTPError as exc:
-                    last = type(exc).__name__
-                self._check_alive(name, record)
-                if time.monotonic() > deadline:
-                    raise self._not_up(
-                        name,
-                        f"{url} did not answer 200 within {self.health_timeout:.0f}s (last: {last})",
-                        record,
-                    )
-                time.sleep(0.1)
+        wait_ready(
+            name,
+            url,
+            deadline=deadline,
+            budget_s=self.health_timeout,
+            alive=lambda: self._check_alive(name, record),
+            record=record,
+        )
 
     def _check_alive(self, name: str, record: ProcessRecord) -> None:
         if not self.table.is_alive(record):
-            raise self._not_up(name, "the process exited", record)
-
-    @staticmethod
-    def _not_up(name: str, why: str, record: ProcessRecord) -> StackError:
-        return StackError(
-            f"{name} did not come up: {why}. Last lines of {record.log}:\n{tail(record.log, 15)}"
-        )
+            raise not_up(name, "the process exited", record)
 
     # -- services only -------------------------------------------------------------------------------
 
@@ -497,14 +385,15 @@ class LocalStack:
         """Each component's process and health, and the proxies as the proxy API lists them."""
         self.table.reload()
         state = self.table.state
-        components: list[ComponentStatus] = []
-        for name, backend in self._backends().items():
-            components.append(self._store_status(name, backend))
-        proxy_status, proxies = self._proxy_status()
-        components.append(proxy_status)
-        with httpx.Client(timeout=2.0) as client:
-            for name in self.services:
-                components.append(self._service_status(name, client))
+        components, proxies = collect(
+            self.topology,
+            self._backends(),
+            services=self.services,
+            pid_of=self.pid_of,
+            url_of=self.url_of,
+            api_url=self.proxy_api_url,
+            python=self.python,
+        )
         return StackStatus(
             run_dir=str(self.run_dir),
             profile=state.profile,
@@ -514,81 +403,6 @@ class LocalStack:
             proxy_api_url=self.proxy_api_url,
             components=components,
             proxies=proxies,
-        )
-
-    def _store_status(self, name: str, backend: StoreBackend) -> ComponentStatus:
-        store = self.topology.stores[name]
-        port = self.topology.component_port(name)
-        pid = self.pid_of(name)
-        if store.kind is StoreKind.REDIS:
-            healthy = redis_ping(port)
-            detail = "PONG" if healthy else "no PONG"
-        elif store.kind is StoreKind.S3:
-            healthy = s3_answers(port)
-            detail = "ListBuckets " + ("ok" if healthy else "failed")
-        else:
-            healthy = postgres_answers(port, store.database or "postgres")
-            detail = f"SELECT 1 on {store.database}" + (" ok" if healthy else " failed")
-        return ComponentStatus(
-            name=name,
-            kind=ProcessKind.STORE,
-            backend=backend.backend(),
-            pid=pid,
-            alive=pid is not None,
-            healthy=healthy,
-            url=self.url_of(name),
-            detail=detail,
-        )
-
-    def _proxy_status(self) -> tuple[ComponentStatus, list[dict[str, Any]]]:
-        pid = self.pid_of(PROXY)
-        proxies: list[dict[str, Any]] = []
-        detail = ""
-        try:
-            response = httpx.get(f"{self.proxy_api_url}/proxies", timeout=2.0)
-            response.raise_for_status()
-            listed = response.json()
-            proxies = sorted(listed.values(), key=lambda p: str(p.get("name")))
-            missing = sorted(set(self.topology.links) - set(listed))
-            healthy = not missing
-            detail = f"{len(proxies)} proxies" + (f"; missing {', '.join(missing)}" if missing else "")
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            healthy = False
-            detail = f"API: {type(exc).__name__}"
-        status = ComponentStatus(
-            name=PROXY,
-            kind=ProcessKind.PROXY,
-            backend="chaosgate proxy (Toxiproxy API)",
-            pid=pid,
-            alive=pid is not None,
-            healthy=healthy,
-            url=self.proxy_api_url,
-            detail=detail,
-        )
-        return status, proxies
-
-    def _service_status(self, name: str, client: httpx.Client) -> ComponentStatus:
-        pid = self.pid_of(name)
-        base = self.url_of(name)
-        codes: list[str] = []
-        healthy = True
-        for probe in (self.topology.health_path(name), self.topology.service_defaults.ready):
-            try:
-                code = client.get(base + probe).status_code
-                codes.append(f"{probe.rsplit('/', 1)[-1]} {code}")
-                healthy = healthy and code == 200
-            except httpx.HTTPError as exc:
-                codes.append(f"{probe.rsplit('/', 1)[-1]} {type(exc).__name__}")
-                healthy = False
-        return ComponentStatus(
-            name=name,
-            kind=ProcessKind.SERVICE,
-            backend=shlex.join(self.topology.service_command(name, python=Path(self.python).name)),
-            pid=pid,
-            alive=pid is not None,
-            healthy=healthy,
-            url=base,
-            detail=", ".join(codes),
         )
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -609,33 +423,3 @@ class LocalStack:
         return total
 
 
-def port_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:port (bind test, as the server would do it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def port_holder(port: int) -> str:
-    """'pid N (name)' of the process listening on `port`, when the process table tells; for a
-    process of another chaosgate stack, also the run dir to take down."""
-    with contextlib.suppress(psutil.Error, OSError):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                try:
-                    proc = psutil.Process(conn.pid)
-                    holder = f"pid {conn.pid} ({proc.name()})"
-                    with contextlib.suppress(psutil.Error):
-                        other = proc.environ().get(MARKER)
-                        if other:
-                            holder += (
-                                f" of the chaosgate stack in {other} (chaosgate stack down --run-dir {other})"
-                            )
-                    return holder
-                except psutil.Error:
-                    return f"pid {conn.pid}"
-    return ""
