@@ -58,7 +58,7 @@ def test_the_target_wheel_plugs_into_chaosgate(wheels: dict[str, Path]) -> None:
     assert {n.split("/", 1)[0] for n in names if ".dist-info" not in n} == {"target_system"}
     assert "target_system/chaos/probes.py" in names and "target_system/__main__.py" in names
     entry_points = _metadata(wheels["secureconnect"], "entry_points.txt")
-    assert "secureconnect = target_system.chaos.probes:plugin" in entry_points
+    assert "secureconnect = target_system.chaos.plugin:plugin" in entry_points
     assert "provider = target_system.chaos.provider:ProviderInjector" in entry_points
     assert "Requires-Dist: chaosgate[local-stores]" in _metadata(wheels["secureconnect"], "METADATA")
 
