@@ -20,7 +20,6 @@ from chaosgate.errors import FaultError, Interrupted, StackError
 from chaosgate.events import EventBus, EventKind, Observer
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.gate import GatePolicy, decide
-from chaosgate.injectors.toxiproxy import TOXIC_PREFIX, ToxiproxyClient
 from chaosgate.journal import Journal
 from chaosgate.load.calibrate import calibrate, load_cached, store
 from chaosgate.load.definition import LoadDefinition, load_definition
@@ -28,6 +27,7 @@ from chaosgate.load.plan import LoadPlan
 from chaosgate.preflight import Endpoints, check_stack
 from chaosgate.probes.declared import plugin_for
 from chaosgate.probes.plugin import ProbePlugin
+from chaosgate.proxy.client import TOXIC_PREFIX, ToxiproxyClient
 from chaosgate.registry import default_injectors
 from chaosgate.result import CapacityRecord, RunResult, ScenarioResult, ScenarioStatus
 from chaosgate.runner import RunSettings, ScenarioRunner

@@ -20,7 +20,7 @@ from chaosgate.proxy.models import (
 )
 from chaosgate.proxy.proxy import Proxy
 from chaosgate.proxy.timer import Timer
-from chaosgate.proxy.toxics import TOXIC_TYPES, ToxicKind, ToxicSpec
+from chaosgate.proxy.toxics import TOXIC_TYPES, ToxicSpec
 
 LOOPBACK_RULE = (
     "only loopback addresses (127.0.0.0/8, ::1, localhost) may be listened on; "
@@ -161,10 +161,10 @@ class ProxyCollection:
             raise ApiError(409, "toxic already exists")
         spec = ToxicSpec(
             name=name,
-            kind=ToxicKind(toxic_input.type),
+            type=cls.kind.value,
             stream=stream,
             toxicity=toxic_input.toxicity,
-            attributes=parse_attributes(cls.attributes_model, toxic_input.attributes),
+            attributes=parse_attributes(cls.kind, toxic_input.attributes),
         )
         proxy.toxics[name] = spec
         proxy.toxics_changed()
@@ -178,11 +178,11 @@ class ProxyCollection:
         check_toxicity(toxicity)
         attributes = current.attributes
         if patch.attributes:
-            merged = {**current.attributes.model_dump(), **patch.attributes}
-            attributes = parse_attributes(TOXIC_TYPES[current.kind.value].attributes_model, merged)
+            merged = {**current.attributes, **patch.attributes}
+            attributes = parse_attributes(TOXIC_TYPES[current.type].kind, merged)
         spec = ToxicSpec(
             name=current.name,
-            kind=current.kind,
+            type=current.type,
             stream=current.stream,
             toxicity=toxicity,
             attributes=attributes,

@@ -11,9 +11,10 @@ from typing import cast
 
 from chaosgate.proxy.counters import Traffic
 from chaosgate.proxy.link import Direction
-from chaosgate.proxy.models import Address, Stream
+from chaosgate.proxy.models import Address
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec
+from chaosgate.toxics import Stream
 
 # Each side buffers at most this much unsent data before the other side stops being read.
 WRITE_HIGH_WATER = 1 << 20

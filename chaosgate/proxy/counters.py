@@ -12,7 +12,7 @@ rate taken during the fault and not only when it closes.
 
 from __future__ import annotations
 
-from chaosgate.proxy.models import Stream
+from chaosgate.toxics import Stream
 
 
 class StreamBytes:

@@ -17,9 +17,9 @@ from collections import deque
 from typing import Protocol
 
 from chaosgate.proxy.counters import Traffic
-from chaosgate.proxy.models import Stream
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import TOXIC_TYPES, Toxic, ToxicSpec
+from chaosgate.toxics import Stream
 
 # Queued bytes above which the source stops being read (back pressure in the slow path).
 QUEUE_HIGH_WATER = 1 << 20
@@ -106,13 +106,13 @@ class Direction:
             return
         wanted = {spec.name: spec for spec in specs}
         for name in list(self._attached):
-            if name not in wanted or wanted[name].kind is not self._attached[name].kind:
+            if name not in wanted or wanted[name].type != self._attached[name].kind:
                 self._attached.pop(name).stop()
         active: list[Toxic] = []
         for spec in specs:
             toxic = self._attached.get(spec.name)
             if toxic is None:
-                toxic = TOXIC_TYPES[spec.kind.value](spec, self._link)
+                toxic = TOXIC_TYPES[spec.type](spec, self._link)
                 self._attached[spec.name] = toxic
                 toxic.active = self._rng.random() < spec.toxicity
                 if toxic.active:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from chaosgate.proxy.counters import StreamBytes
-from chaosgate.proxy.models import Stream
 from chaosgate.proxy.proxy import Proxy
+from chaosgate.toxics import Stream
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic import ValidationError as PydanticValidationError
+
+from chaosgate.toxics import Stream, ToxicType, api_attributes
 
 LOOPBACK_HOST = "127.0.0.1"
 
@@ -27,13 +29,6 @@ class ApiError(Exception):
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
-
-
-class Stream(StrEnum):
-    """Which way a toxic acts: downstream is server→client, upstream is client→server."""
-
-    UPSTREAM = "upstream"
-    DOWNSTREAM = "downstream"
 
 
 @dataclass(frozen=True)
@@ -187,9 +182,9 @@ def parse_stream(text: str) -> Stream:
         raise bad_request(message) from None
 
 
-def parse_attributes(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """Validate a toxic's attributes against its type's model (strict ints, defaults filled)."""
+def parse_attributes(kind: ToxicType, data: Mapping[str, Any]) -> dict[str, int]:
+    """A toxic's attributes as its type takes them (chaosgate.toxics: strict ints, 0 unless given)."""
     try:
-        return model.model_validate(data)
+        return api_attributes(kind).model_validate(dict(data)).model_dump()
     except PydanticValidationError as exc:
         raise bad_request(f"attributes.{_first_problem(exc)}") from exc

@@ -9,9 +9,10 @@ from typing import Any
 
 from chaosgate.proxy.connection import ProxyConnection
 from chaosgate.proxy.counters import Traffic
-from chaosgate.proxy.models import Address, ApiError, Stream
+from chaosgate.proxy.models import Address, ApiError
 from chaosgate.proxy.timer import Timer
 from chaosgate.proxy.toxics import ToxicSpec
+from chaosgate.toxics import Stream
 
 
 class Proxy:

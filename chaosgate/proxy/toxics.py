@@ -11,80 +11,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
-
-from chaosgate.proxy.models import Stream
 from chaosgate.proxy.timer import Timer, TimerHandle
+from chaosgate.toxics import ToxicState, ToxicType
 
-
-class ToxicKind(StrEnum):
-    """Every toxic type the API accepts, named as Toxiproxy names them."""
-
-    LATENCY = "latency"
-    BANDWIDTH = "bandwidth"
-    SLOW_CLOSE = "slow_close"
-    TIMEOUT = "timeout"
-    RESET_PEER = "reset_peer"
-    SLICER = "slicer"
-    LIMIT_DATA = "limit_data"
-
-
-class _Attrs(BaseModel):
-    """Attributes are strict non-negative integers; unknown keys are ignored, as Toxiproxy does."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
-class LatencyAttrs(_Attrs):
-    latency: StrictInt = Field(default=0, ge=0)
-    jitter: StrictInt = Field(default=0, ge=0)
-
-
-class BandwidthAttrs(_Attrs):
-    rate: StrictInt = Field(default=0, ge=0)
-
-
-class SlowCloseAttrs(_Attrs):
-    delay: StrictInt = Field(default=0, ge=0)
-
-
-class TimeoutAttrs(_Attrs):
-    timeout: StrictInt = Field(default=0, ge=0)
-
-
-class SlicerAttrs(_Attrs):
-    average_size: StrictInt = Field(default=0, ge=0)
-    size_variation: StrictInt = Field(default=0, ge=0)
-    delay: StrictInt = Field(default=0, ge=0)
-
-
-class LimitDataAttrs(_Attrs):
-    bytes: StrictInt = Field(default=0, ge=0)
-
-
-@dataclass(frozen=True)
-class ToxicSpec:
-    """A toxic as configured on a proxy and shown by the API."""
-
-    name: str
-    kind: ToxicKind
-    stream: Stream
-    toxicity: float
-    attributes: BaseModel
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.kind.value,
-            "stream": self.stream.value,
-            "toxicity": self.toxicity,
-            "attributes": self.attributes.model_dump(),
-        }
+# A toxic as configured on a proxy and shown by the API (chaosgate/toxics.py: the one toxic model); its
+# `attributes` are the validated ones, every attribute of its type present.
+ToxicSpec = ToxicState
 
 
 class LinkControl(Protocol):
@@ -100,8 +35,7 @@ class LinkControl(Protocol):
 class Toxic:
     """One toxic attached to one direction of one connection. The defaults change nothing."""
 
-    kind: ClassVar[ToxicKind]
-    attributes_model: ClassVar[type[_Attrs]]
+    kind: ClassVar[ToxicType]
 
     def __init__(self, spec: ToxicSpec, link: LinkControl) -> None:
         self.spec = spec
@@ -109,6 +43,10 @@ class Toxic:
         self.attached_at = time.monotonic()
         # Rolled against the toxicity each time the toxic is attached or updated.
         self.active = False
+
+    def attr(self, name: str) -> int:
+        """An attribute of this toxic's type (the API filled in every one)."""
+        return int(self.spec.attributes[name])
 
     def start(self) -> None:
         """Called once attached (and after each reconfiguration): start any timer."""
@@ -146,20 +84,16 @@ class Toxic:
 class LatencyToxic(Toxic):
     """Delays each chunk by latency ± jitter ms from the moment it was read (so a stream pipelines)."""
 
-    kind = ToxicKind.LATENCY
-    attributes_model = LatencyAttrs
+    kind = ToxicType.LATENCY
 
     def ready_at(self, arrival: float, noise: float) -> float:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, LatencyAttrs)
-        return arrival + (attrs.latency + noise * attrs.jitter) / 1000.0
+        return arrival + (self.attr("latency") + noise * self.attr("jitter")) / 1000.0
 
 
 class BandwidthToxic(Toxic):
     """Paces the direction at `rate` KB/s (1 KB = 1000 bytes); rate 0 means no limit."""
 
-    kind = ToxicKind.BANDWIDTH
-    attributes_model = BandwidthAttrs
+    kind = ToxicType.BANDWIDTH
     # Pieces carry at most this much time's worth of bytes, so the rate is smooth, not bursty.
     PIECE_SECONDS = 0.02
 
@@ -168,9 +102,7 @@ class BandwidthToxic(Toxic):
         self._clock = 0.0
 
     def _bytes_per_second(self) -> int:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, BandwidthAttrs)
-        return attrs.rate * 1000
+        return self.attr("rate") * 1000
 
     def next_send_at(self) -> float:
         return self._clock if self._bytes_per_second() else 0.0
@@ -188,29 +120,23 @@ class BandwidthToxic(Toxic):
 class SlowCloseToxic(Toxic):
     """Holds the end of the stream for `delay` ms before passing the close on."""
 
-    kind = ToxicKind.SLOW_CLOSE
-    attributes_model = SlowCloseAttrs
+    kind = ToxicType.SLOW_CLOSE
 
     def close_delay(self) -> float:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, SlowCloseAttrs)
-        return attrs.delay / 1000.0
+        return self.attr("delay") / 1000.0
 
 
 class TimeoutToxic(Toxic):
     """Lets no data through (it is dropped) and closes the connection after `timeout` ms (0: never)."""
 
-    kind = ToxicKind.TIMEOUT
-    attributes_model = TimeoutAttrs
+    kind = ToxicType.TIMEOUT
 
     def __init__(self, spec: ToxicSpec, link: LinkControl) -> None:
         super().__init__(spec, link)
         self._handle: TimerHandle | None = None
 
     def _timeout(self) -> float:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, TimeoutAttrs)
-        return attrs.timeout / 1000.0
+        return self.attr("timeout") / 1000.0
 
     def start(self) -> None:
         if self._timeout() > 0:
@@ -233,8 +159,7 @@ class TimeoutToxic(Toxic):
 class ResetPeerToxic(TimeoutToxic):
     """After `timeout` ms, resets the connection (TCP RST), so the peer sees ECONNRESET."""
 
-    kind = ToxicKind.RESET_PEER
-    attributes_model = TimeoutAttrs
+    kind = ToxicType.RESET_PEER
 
     def start(self) -> None:
         self._handle = self.link.timer.call_at(self.attached_at + self._timeout(), self._fire)
@@ -250,8 +175,7 @@ class ResetPeerToxic(TimeoutToxic):
 class SlicerToxic(Toxic):
     """Cuts data into slices of average_size ± size_variation bytes, `delay` µs apart."""
 
-    kind = ToxicKind.SLICER
-    attributes_model = SlicerAttrs
+    kind = ToxicType.SLICER
 
     def __init__(self, spec: ToxicSpec, link: LinkControl) -> None:
         super().__init__(spec, link)
@@ -259,40 +183,32 @@ class SlicerToxic(Toxic):
         # Seeded per toxic instance: no shared global random state between connections.
         self._random = random.Random()
 
-    def _attrs(self) -> SlicerAttrs:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, SlicerAttrs)
-        return attrs
-
     def next_send_at(self) -> float:
         return self._next
 
     def max_piece(self, remaining: int) -> int:
-        attrs = self._attrs()
-        if attrs.average_size <= 0:
+        average = self.attr("average_size")
+        if average <= 0:
             return remaining
-        variation = min(attrs.size_variation, attrs.average_size - 1)
-        size = attrs.average_size + self._random.randint(-variation, variation)
+        variation = min(self.attr("size_variation"), average - 1)
+        size = average + self._random.randint(-variation, variation)
         return max(1, min(remaining, size))
 
     def on_written(self, size: int, now: float) -> None:
-        self._next = now + self._attrs().delay / 1_000_000.0
+        self._next = now + self.attr("delay") / 1_000_000.0
 
 
 class LimitDataToxic(Toxic):
     """Passes exactly `bytes` bytes in its direction, then closes the connection."""
 
-    kind = ToxicKind.LIMIT_DATA
-    attributes_model = LimitDataAttrs
+    kind = ToxicType.LIMIT_DATA
 
     def __init__(self, spec: ToxicSpec, link: LinkControl) -> None:
         super().__init__(spec, link)
         self._sent = 0
 
     def _limit(self) -> int:
-        attrs = self.spec.attributes
-        assert isinstance(attrs, LimitDataAttrs)
-        return attrs.bytes
+        return self.attr("bytes")
 
     def max_piece(self, remaining: int) -> int:
         return min(remaining, self._limit() - self._sent)

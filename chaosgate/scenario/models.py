@@ -8,7 +8,6 @@ import operator
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chaosgate.durations import Duration
+from chaosgate.toxics import ATTRIBUTES, Stream, ToxicType
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -60,49 +60,6 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # fail-closed: a clean 429/503 within the probe timeout
 
 
-class ToxicType(StrEnum):
-    LATENCY = "latency"
-    BANDWIDTH = "bandwidth"
-    SLOW_CLOSE = "slow_close"
-    TIMEOUT = "timeout"
-    RESET_PEER = "reset_peer"
-    SLICER = "slicer"
-    LIMIT_DATA = "limit_data"
-
-
-@dataclass(frozen=True)
-class ToxicAttribute:
-    """One attribute of a toxic as Toxiproxy documents it: its unit, and the range a scenario may use."""
-
-    unit: str
-    maximum: int
-    minimum: int = 0
-    required: bool = False
-
-
-_TEN_MINUTES_MS = 600_000  # longer than any probe waits: a longer delay tests nothing more
-
-# Toxiproxy's toxics and their attributes. Where Toxiproxy's default would make the toxic a no-op
-# (latency 0 ms, bandwidth 0 = unlimited, slow_close 0 ms, slices of 0 bytes), the attribute is
-# required, and so is it where the default is a surprise (timeout 0 holds connections forever).
-TOXIC_ATTRIBUTES: dict[ToxicType, dict[str, ToxicAttribute]] = {
-    ToxicType.LATENCY: {
-        "latency": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True),
-        "jitter": ToxicAttribute("ms", _TEN_MINUTES_MS),
-    },
-    ToxicType.BANDWIDTH: {"rate": ToxicAttribute("KB/s", 10_000_000, minimum=1, required=True)},
-    ToxicType.SLOW_CLOSE: {"delay": ToxicAttribute("ms", _TEN_MINUTES_MS, minimum=1, required=True)},
-    ToxicType.TIMEOUT: {"timeout": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True)},  # 0: never close
-    ToxicType.RESET_PEER: {"timeout": ToxicAttribute("ms", _TEN_MINUTES_MS, required=True)},  # 0: at once
-    ToxicType.SLICER: {
-        "average_size": ToxicAttribute("bytes", 1 << 20, minimum=1, required=True),
-        "size_variation": ToxicAttribute("bytes", 1 << 20),
-        "delay": ToxicAttribute("µs", 60_000_000),
-    },
-    ToxicType.LIMIT_DATA: {"bytes": ToxicAttribute("bytes", 1 << 30, required=True)},
-}
-
-
 def _attribute_error(message: str, *at: str) -> PydanticCustomError:
     # `at` points the error below the toxic, at the attribute (chaosgate.yamlio reads it).
     return PydanticCustomError("toxic_attributes", message, {"at": ("attributes", *at)})
@@ -110,7 +67,7 @@ def _attribute_error(message: str, *at: str) -> PydanticCustomError:
 
 class Toxic(Strict):
     type: ToxicType
-    stream: Literal["downstream", "upstream"] = "downstream"
+    stream: Stream = Stream.DOWNSTREAM
     toxicity: float = Field(1.0, gt=0.0, le=1.0)  # 0 would never apply the toxic
     attributes: dict[Annotated[str, Field(max_length=32)], StrictInt] = Field(
         default_factory=dict, max_length=8
@@ -118,7 +75,7 @@ class Toxic(Strict):
 
     @model_validator(mode="after")
     def _attributes_fit_the_type(self) -> Toxic:
-        specs = TOXIC_ATTRIBUTES[self.type]
+        specs = ATTRIBUTES[self.type]
         kind = self.type.value
         for name, value in self.attributes.items():
             spec = specs.get(name)

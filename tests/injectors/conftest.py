@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from chaosgate.injectors.toxiproxy import ToxiproxyClient
+from chaosgate.proxy.client import ToxiproxyClient
 
 
 def free_port() -> int:

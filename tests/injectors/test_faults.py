@@ -19,7 +19,7 @@ from chaosgate.config import load_topology
 from chaosgate.errors import FaultError
 from chaosgate.faults import LEDGER_FILE, FaultController, FaultLedger, LedgerEvent
 from chaosgate.injection import FaultEnvironment
-from chaosgate.injectors.toxiproxy import ToxiproxyClient
+from chaosgate.proxy.client import ToxiproxyClient
 from chaosgate.registry import default_injectors
 from chaosgate.scenario.models import ToxiproxyFault
 from chaosgate.topology import Topology

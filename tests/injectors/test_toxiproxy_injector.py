@@ -8,7 +8,8 @@ import time
 import pytest
 
 from chaosgate.errors import FaultError
-from chaosgate.injectors.toxiproxy import Stream, ToxiproxyApiError, ToxiproxyClient
+from chaosgate.proxy.client import ToxiproxyApiError, ToxiproxyClient
+from chaosgate.toxics import Stream
 
 
 def round_trip_s(port: int, payload: bytes = b"ping") -> float:
