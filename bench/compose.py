@@ -68,6 +68,16 @@ def run(config: Path, scenarios: list[str], time_scale: str, out: Path) -> dict[
 
 
 def main() -> int:
+    args = _arguments()
+    names = args.scenarios or both_runtimes()
+    timings, on_compose, on_local = _measure(
+        names, time_scale=args.time_scale, port_offset=args.port_offset, keep_images=args.keep_images
+    )
+    _report(args.time_scale, timings, on_compose, on_local)
+    return 0
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -75,23 +85,29 @@ def main() -> int:
     parser.add_argument("--time-scale", default="0.3")
     parser.add_argument("--port-offset", type=int, default=900)
     parser.add_argument("--keep-images", action="store_true", help="Skip the measure from nothing.")
-    args = parser.parse_args()
-    names = args.scenarios or both_runtimes()
+    return parser.parse_args()
+
+
+def _measure(
+    names: list[str], *, time_scale: str, port_offset: int, keep_images: bool
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    """The compose stack's start from nothing and from built images, then the scenarios on it and on the
+    local runtime: the timings and both runs' result.json."""
     with tempfile.TemporaryDirectory(prefix="chaosgate-bench-compose-") as tmp:
         base = Path(tmp)
         base.chmod(0o755)  # the local runtime's PostgreSQL runs unprivileged under it
         compose_config = project_beside(
-            ROOT / "chaos.yaml", base / "compose", name="chaosgate-bench", port_offset=args.port_offset
+            ROOT / "chaos.yaml", base / "compose", name="chaosgate-bench", port_offset=port_offset
         )
         local_config = project_beside(
-            ROOT / "chaos.yaml", base / "local", name="chaosgate-bench", port_offset=args.port_offset,
+            ROOT / "chaos.yaml", base / "local", name="chaosgate-bench", port_offset=port_offset,
             runtime="local",
         )  # fmt: skip
         stack = ComposeStack(load_topology(compose_config), images=ImageSetChoice.LOCAL, say=lambda _: None)
         stack.down()
         timings: dict[str, float] = {}
         try:
-            if not args.keep_images:
+            if not keep_images:
                 forget_images(stack)
                 timings["healthy compose stack from nothing (images built)"] = timed_up(stack)
                 print(f"from nothing: {timings}", file=sys.stderr, flush=True)
@@ -99,15 +115,22 @@ def main() -> int:
             timings["healthy compose stack from built images"] = timed_up(stack)
             print(f"from built images: {timings}", file=sys.stderr, flush=True)
             started = time.monotonic()
-            on_compose = run(compose_config, names, args.time_scale, base / "out-compose")
+            on_compose = run(compose_config, names, time_scale, base / "out-compose")
             timings["compose runtime: scenarios on the running stack"] = time.monotonic() - started
             print("compose run done", file=sys.stderr, flush=True)
         finally:
             stack.down()
         started = time.monotonic()
-        on_local = run(local_config, names, args.time_scale, base / "out-local")  # starts and stops it
+        on_local = run(local_config, names, time_scale, base / "out-local")  # starts and stops it
         timings["local runtime: up, the same scenarios, down"] = time.monotonic() - started
-    print(f"scenarios at --time-scale {args.time_scale}, no load, profile hardened\n")
+    return timings, on_compose, on_local
+
+
+def _report(
+    time_scale: str, timings: dict[str, float], on_compose: dict[str, Any], on_local: dict[str, Any]
+) -> None:
+    """The timings, each scenario's wall time and readiness on both runtimes, compose's backends."""
+    print(f"scenarios at --time-scale {time_scale}, no load, profile hardened\n")
     for what, seconds in timings.items():
         print(f"{what:<52} {seconds:6.1f} s")
     print()
@@ -129,7 +152,6 @@ def main() -> int:
     print("\nbackends on compose:")
     for role, what in on_compose["backends"].items():
         print(f"  {role:<12} {what}")
-    return 0
 
 
 if __name__ == "__main__":

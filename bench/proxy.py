@@ -242,6 +242,27 @@ def measure(direct_port: int, proxy_port: int) -> tuple[Figures, Figures]:
 
 
 def main(proxy_args: list[str]) -> int:
+    direct, proxied, rtts, overshoots, idle_rtts = _bench(proxy_args)
+    base_ms = proxied.p50_us / 1e3
+    errors = [rtt - LATENCY_MS - base_ms for rtt in rtts]
+    _print_figures(direct, proxied)
+    _print_latency(rtts, errors, base_ms)
+    _print_control(overshoots, idle_rtts)
+    checks = _checks(
+        rtt_ratio=proxied.p50_us / direct.p50_us,
+        tput_ratio=proxied.mb_s / direct.mb_s,
+        mean_err=statistics.mean(errors),
+        stdev_err=statistics.stdev(errors),
+    )
+    print()
+    for label, value, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {label:36} measured {value}")
+    return 0 if all(ok for _, _, ok in checks) else 1
+
+
+def _bench(proxy_args: list[str]) -> tuple[Figures, Figures, list[float], list[float], list[float]]:
+    """Direct and proxied figures, round trips (ms) through a latency toxic, and the no-proxy control
+    (how late a sleep wakes, the round trips after it; seconds)."""
     with echo_server() as echo_port, proxy_server(proxy_args) as api_port:
         proxy = api(
             api_port,
@@ -256,19 +277,21 @@ def main(proxy_args: list[str]) -> int:
         api(api_port, "POST", "/proxies/bench/toxics", toxic)
         rtts = [s * 1e3 for s in round_trips(proxy_port, LATENCY_SAMPLES)]
         overshoots, idle_rtts = idle_round_trips(echo_port, LATENCY_SAMPLES, LATENCY_MS / 1e3)
-    base_ms = proxied.p50_us / 1e3
-    errors = [rtt - LATENCY_MS - base_ms for rtt in rtts]
-    mean_err, stdev_err = statistics.mean(errors), statistics.stdev(errors)
-    rtt_ratio = proxied.p50_us / direct.p50_us
-    tput_ratio = proxied.mb_s / direct.mb_s
+    return direct, proxied, rtts, overshoots, idle_rtts
 
+
+def _print_figures(direct: Figures, proxied: Figures) -> None:
     print(f"{'':24}{'direct':>12}{'proxied':>12}{'ratio':>10}")
+    rtt_ratio, tput_ratio = proxied.p50_us / direct.p50_us, proxied.mb_s / direct.mb_s
     print(f"{'round trip p50 (µs)':24}{direct.p50_us:12.1f}{proxied.p50_us:12.1f}{rtt_ratio:10.2f}")
     print(
         f"{'round trip p99 (µs)':24}{direct.p99_us:12.1f}{proxied.p99_us:12.1f}"
         f"{proxied.p99_us / direct.p99_us:10.2f}"
     )
     print(f"{'throughput (MB/s)':24}{direct.mb_s:12.1f}{proxied.mb_s:12.1f}{tput_ratio:10.2f}")
+
+
+def _print_latency(rtts: list[float], errors: list[float], base_ms: float) -> None:
     print(
         f"latency toxic {LATENCY_MS} ms, {LATENCY_SAMPLES} requests: "
         f"RTT mean {statistics.mean(rtts):.3f} ms, "
@@ -277,8 +300,12 @@ def main(proxy_args: list[str]) -> int:
     )
     print(
         f"latency error (RTT - {LATENCY_MS} ms - proxied p50): "
-        f"mean {mean_err:+.3f} ms, stdev {stdev_err:.3f} ms, median {statistics.median(errors):+.3f} ms"
+        f"mean {statistics.mean(errors):+.3f} ms, stdev {statistics.stdev(errors):.3f} ms, "
+        f"median {statistics.median(errors):+.3f} ms"
     )
+
+
+def _print_control(overshoots: list[float], idle_rtts: list[float]) -> None:
     late = [s * 1e3 for s in overshoots]
     idle_ms = [s * 1e3 for s in idle_rtts]
     print(
@@ -287,6 +314,12 @@ def main(proxy_args: list[str]) -> int:
         f"a direct request after it: RTT median {statistics.median(idle_ms):.3f} ms, "
         f"max {max(idle_ms):.3f}, stdev {statistics.stdev(idle_ms):.3f}"
     )
+
+
+def _checks(
+    *, rtt_ratio: float, tput_ratio: float, mean_err: float, stdev_err: float
+) -> list[tuple[str, str, bool]]:
+    """The targets: (label, measured, whether it holds)."""
     checks = [
         (f"round trip p50 ratio <= {TARGET_RTT_RATIO}", f"{rtt_ratio:.2f}", rtt_ratio <= TARGET_RTT_RATIO),
         (
@@ -305,10 +338,7 @@ def main(proxy_args: list[str]) -> int:
             stdev_err <= TARGET_LATENCY_STDEV_MS,
         ),
     ]
-    print()
-    for label, value, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {label:36} measured {value}")
-    return 0 if all(ok for _, _, ok in checks) else 1
+    return checks
 
 
 if __name__ == "__main__":

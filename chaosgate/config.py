@@ -14,7 +14,7 @@ from chaosgate.probes.template import WRITE_ID
 from chaosgate.registry import plugin_injectors
 from chaosgate.scenario.models import BUILTIN_INJECTORS
 from chaosgate.service_env import template_problem
-from chaosgate.topology import LINK_TEMPLATE, Topology
+from chaosgate.topology import LINK_TEMPLATE, Topology, WriterSpec
 from chaosgate.yamlio import YamlDocument, load_yaml, validate
 
 
@@ -236,67 +236,82 @@ def _names(names: Any) -> str:
 def check_declared(topology: Topology, doc: YamlDocument) -> None:
     """Every `${name}` has a value where it is used, writers are declared whole or come from the
     plugin, captures are single values: all problems at once, each at its key."""
-    problems: list[Problem] = []
+    checks = _DeclaredChecks(doc)
+    shared = checks.steps(topology.probes.setup, set(BUILTINS), "probes", "setup")
+    for name, feature in topology.features.items():
+        if feature.probe is not None:
+            checks.steps(feature.probe, shared, "features", name, "probe")
+    for name, writer in topology.writers.items():
+        checks.writer(name, writer, shared, plugin=topology.probes.plugin is not None)
+    load = topology.load
+    if load is not None and load.requests:
+        known = checks.steps(load.setup, set(BUILTINS), "load", "setup")
+        # A request may use what another captures: until that one has run, it fails as a load error.
+        known |= {name for request in load.requests for name in request.capture}
+        checks.steps(list(load.requests), known, "load", "requests")
+    if checks.problems:
+        raise ValidationError.of(checks.problems)
 
-    def unknown(request: HttpRequest, known: Iterable[str], *keys: str | int) -> None:
+
+class _DeclaredChecks:
+    """The problems check_declared finds in chaos.yaml's declared requests, each at its key."""
+
+    def __init__(self, doc: YamlDocument) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def unknown(self, request: HttpRequest, known: Iterable[str], *keys: str | int) -> None:
+        """Each `${name}` the request uses that has no value where it runs."""
         valid = set(known)
         for name in sorted(request.variables() - valid):
             listed = ", ".join(f"${{{n}}}" for n in sorted(valid))
-            problems.append(
+            self.problems.append(
                 Problem(
                     f"${{{name}}} has no value here: capture it in an earlier step (or in probes.setup) "
                     f"or use a built-in; known here: {listed}",
-                    doc.location(*keys),
+                    self.doc.location(*keys),
                 )
             )
 
-    def steps(items: list[RequestStep], known: set[str], *keys: str | int) -> set[str]:
+    def steps(self, items: list[RequestStep], known: set[str], *keys: str | int) -> set[str]:
+        """Checks a run of steps in order; returns the names known after them (their captures added)."""
         for i, step in enumerate(items):
-            unknown(step, known, *keys, i)
+            self.unknown(step, known, *keys, i)
             for name, path in step.capture.items():
-                at = doc.location(*keys, i, "capture", name)
+                at = self.doc.location(*keys, i, "capture", name)
                 if name in BUILTINS or name == WRITE_ID:
-                    problems.append(Problem(f"${{{name}}} is a built-in; capture into another name", at))
+                    self.problems.append(Problem(f"${{{name}}} is a built-in; capture into another name", at))
                 if not path.single:
-                    problems.append(Problem(f"a capture names one value; {path} has a [*] wildcard", at))
+                    self.problems.append(Problem(f"a capture names one value; {path} has a [*] wildcard", at))
             known = known | set(step.capture)
         return known
 
-    shared = steps(topology.probes.setup, set(BUILTINS), "probes", "setup")
-    for name, feature in topology.features.items():
-        if feature.probe is not None:
-            steps(feature.probe, shared, "features", name, "probe")
-    for name, writer in topology.writers.items():
+    def writer(self, name: str, writer: WriterSpec, shared: set[str], *, plugin: bool) -> None:
+        """A writer is declared whole (write and read_back) or, when a plugin is named, not at all."""
         if writer.write is None and writer.read_back is None:
-            if topology.probes.plugin is None:
-                problems.append(
+            if not plugin:
+                self.problems.append(
                     Problem(
                         f"writer {name!r} declares no `write:` and `read_back:`, and no probe plugin is "
                         "named (probes.plugin) to provide it; declare both",
-                        doc.location("writers", name),
+                        self.doc.location("writers", name),
                     )
                 )
-            continue
+            return
         if writer.write is None or writer.read_back is None:
             missing = "write" if writer.write is None else "read_back"
-            problems.append(Problem(f"writer {name!r} needs `{missing}:` too", doc.location("writers", name)))
-            continue
-        unknown(writer.write, shared | {WRITE_ID}, "writers", name, "write")
+            self.problems.append(
+                Problem(f"writer {name!r} needs `{missing}:` too", self.doc.location("writers", name))
+            )
+            return
+        self.unknown(writer.write, shared | {WRITE_ID}, "writers", name, "write")
         back = writer.read_back
         if back.per_item and WRITE_ID not in back.variables():
-            problems.append(
+            self.problems.append(
                 Problem(
                     "a read-back with `found:` asks for each write by its id: use ${write_id} in its "
                     "path (e.g. /orders/${write_id})",
-                    doc.location("writers", name, "read_back", "path"),
+                    self.doc.location("writers", name, "read_back", "path"),
                 )
             )
-        unknown(back, shared | ({WRITE_ID} if back.per_item else set()), "writers", name, "read_back")
-    load = topology.load
-    if load is not None and load.requests:
-        known = steps(load.setup, set(BUILTINS), "load", "setup")
-        # A request may use what another captures: until that one has run, it fails as a load error.
-        known |= {name for request in load.requests for name in request.capture}
-        steps(list(load.requests), known, "load", "requests")
-    if problems:
-        raise ValidationError.of(problems)
+        self.unknown(back, shared | ({WRITE_ID} if back.per_item else set()), "writers", name, "read_back")

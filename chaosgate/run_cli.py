@@ -17,6 +17,7 @@ from chaosgate.probes.declared import plugin_for
 from chaosgate.progress import summary_table
 from chaosgate.repeat import GateOn, repeat_table
 from chaosgate.report.view import gate_reasons
+from chaosgate.result import RunResult
 from chaosgate.scenario.loader import load_scenarios
 from chaosgate.scenario.models import Scenario
 from chaosgate.stack.cli import config_option, run_dir_option
@@ -108,27 +109,12 @@ def run_command(
     """Run SCENARIO names (or --all) and exit 0 when the gate holds, 1 when it does not, 2 on bad input."""
     # Everything is validated before anything is touched.
     topology = load_topology(config)
-    plan = plan_run(topology, names, run_all=run_all)
-    if plan.skipped:  # --all: every scenario that applies here; the others are named
-        skipped = ", ".join(plan.skipped)
-        click.echo(f"--all on the {plan.runtime} runtime skips {skipped} (container faults)", err=True)
-    scenarios = plan.scenarios
+    scenarios = _planned_scenarios(topology, names, run_all)
     plugin_for(topology)  # every feature probed, every writer provided: said before any stack is reached
-    if min_score is None and not floor_items:  # the gate chaos.yaml ships, unless flags say otherwise
-        min_score = topology.gate.min_score
-        floors = gate_floors(topology)
-    else:
-        floors = parse_floors(floor_items)
-    # Against a remote stack, --profile may only name what runs there (remote.profile).
+    min_score, floors = _gate_bounds(topology, min_score, floor_items)
     profile_given = profile is not None
     profile = profile or topology.profile
-    if topology.remote is None or profile_given:
-        topology.check_profile(profile)
-    try:
-        switches = parse_switches(switch_items)
-    except ValueError as exc:
-        raise ValidationError(f"--switch {exc}") from None
-
+    switches = _checked_settings(topology, profile, profile_given, switch_items)
     if dry_run:
         dry_run_report(topology, scenarios, run_dir=run_dir, profile=profile, time_scale=time_scale)
         return
@@ -154,6 +140,46 @@ def run_command(
             load_fraction=load_fraction,
             capacity_rps=capacity,
         )
+    verdict = _print_outcome(result, out)
+    if verdict == "FAIL":
+        raise click.exceptions.Exit(1)
+    if verdict == "INCONCLUSIVE":
+        raise click.exceptions.Exit(EXIT_INCONCLUSIVE)
+
+
+def _planned_scenarios(topology: Topology, names: tuple[str, ...], run_all: bool) -> list[Scenario]:
+    """The scenarios to run; with --all, those the runtime cannot run are named on stderr."""
+    plan = plan_run(topology, names, run_all=run_all)
+    if plan.skipped:  # --all: every scenario that applies here; the others are named
+        skipped = ", ".join(plan.skipped)
+        click.echo(f"--all on the {plan.runtime} runtime skips {skipped} (container faults)", err=True)
+    return plan.scenarios
+
+
+def _checked_settings(
+    topology: Topology, profile: str, profile_given: bool, switch_items: tuple[str, ...]
+) -> dict[str, bool]:
+    """--profile checked against chaos.yaml, --switch items parsed: the switches to start the stack with."""
+    # Against a remote stack, --profile may only name what runs there (remote.profile).
+    if topology.remote is None or profile_given:
+        topology.check_profile(profile)
+    try:
+        return parse_switches(switch_items)
+    except ValueError as exc:
+        raise ValidationError(f"--switch {exc}") from None
+
+
+def _gate_bounds(
+    topology: Topology, min_score: float | None, floor_items: tuple[str, ...]
+) -> tuple[float | None, list[Floor]]:
+    """The gate's score floor and dimension floors: chaos.yaml's, unless --min-score or --floor is given."""
+    if min_score is None and not floor_items:
+        return topology.gate.min_score, gate_floors(topology)
+    return min_score, parse_floors(floor_items)
+
+
+def _print_outcome(result: RunResult, out: Path) -> str:
+    """The summary, the gate's verdict with its reasons and the reports' paths; returns the verdict."""
     console = Console(width=max(Console().width, 140))
     console.print(summary_table(result))
     if result.repeat is not None:
@@ -173,10 +199,7 @@ def run_command(
         )
     # The README promises that the job's last line is the HTML report's path.
     console.print(str(out / result.run_id / "index.html"), highlight=False, soft_wrap=True)
-    if verdict == "FAIL":
-        raise click.exceptions.Exit(1)
-    if verdict == "INCONCLUSIVE":
-        raise click.exceptions.Exit(EXIT_INCONCLUSIVE)
+    return verdict
 
 
 def dry_run_report(

@@ -155,25 +155,17 @@ async def calibrate(
         raise ValueError(f"calibration needs steps > 0, step_s > {WARMUP_S:g} s and 0 < fraction ≤ 1")
     measured_at = time.time()
     t0 = math.ceil(measured_at + lead_in_s)
-    processes = max(1, workers)
-    cap = min(math.ceil(max(rates) * request_timeout_s / processes) + 1, MAX_IN_FLIGHT)
-    schedule_s = step_s * len(rates)
-    run = LocustRun(
-        host=host,
-        users=users,
-        spawn_rate=max(1.0, users / 2),
-        run_time_s=math.ceil(t0 - measured_at + schedule_s + request_timeout_s + 2),
-        out_dir=out_dir,
-        workers=workers,
+    run = _calibration_run(
         locustfile=locustfile,
-        environment={
-            **(definition_env or {}),
-            **open_loop_environment(
-                users=users, rate_rps=rates[0], max_in_flight=cap, request_timeout_s=request_timeout_s
-            ),
-            **steps_environment([(r, step_s) for r in rates], t0=t0, warmup_s=WARMUP_S),
-            ENV_ARRIVALS: "even",
-        },
+        host=host,
+        out_dir=out_dir,
+        users=users,
+        workers=workers,
+        schedule=[(r, step_s) for r in rates],
+        request_timeout_s=request_timeout_s,
+        t0=t0,
+        run_time_s=math.ceil(t0 - measured_at + step_s * len(rates) + request_timeout_s + 2),
+        definition_env=definition_env,
     )
     try:
         run.start()
@@ -189,16 +181,62 @@ async def calibrate(
     measured = judge(_steps(run.gauges(), len(rates)), users=users)
     capacity = capacity_of(measured)
     if not measured or capacity <= 0:
-        seen = "no figures"
-        if measured:
-            first = measured[0]
-            seen = (
-                f"served {first.achieved_rps:g}/s, failures {first.failure_rate:.0%}, p95 {first.p95_ms} ms"
-            )
-        raise RunError(
-            f"calibration: the stack at {host} could not take even {rates[0]:g} requests/s ({seen}); "
-            f"is it up and healthy? Locust's logs are in {out_dir}"
-        )
+        raise _no_capacity(host, rates[0], measured, out_dir)
+    return _record(measured, capacity, fraction=fraction, profile=profile, measured_at=measured_at)
+
+
+def _calibration_run(
+    *,
+    locustfile: Path,
+    host: str,
+    out_dir: Path,
+    users: int,
+    workers: int,
+    schedule: list[tuple[float, float]],
+    request_timeout_s: float,
+    t0: float,
+    run_time_s: int,
+    definition_env: Mapping[str, str] | None,
+) -> LocustRun:
+    """The Locust run that offers the step schedule (rate, seconds) from `t0`, evenly paced."""
+    rates = [rate for rate, _ in schedule]
+    processes = max(1, workers)
+    cap = min(math.ceil(max(rates) * request_timeout_s / processes) + 1, MAX_IN_FLIGHT)
+    return LocustRun(
+        host=host,
+        users=users,
+        spawn_rate=max(1.0, users / 2),
+        run_time_s=run_time_s,
+        out_dir=out_dir,
+        workers=workers,
+        locustfile=locustfile,
+        environment={
+            **(definition_env or {}),
+            **open_loop_environment(
+                users=users, rate_rps=rates[0], max_in_flight=cap, request_timeout_s=request_timeout_s
+            ),
+            **steps_environment(schedule, t0=t0, warmup_s=WARMUP_S),
+            ENV_ARRIVALS: "even",
+        },
+    )
+
+
+def _no_capacity(host: str, first_rate: float, measured: Sequence[CapacityStep], out_dir: Path) -> RunError:
+    """The error when the stack failed even the first step, with what that step saw."""
+    seen = "no figures"
+    if measured:
+        first = measured[0]
+        seen = f"served {first.achieved_rps:g}/s, failures {first.failure_rate:.0%}, p95 {first.p95_ms} ms"
+    return RunError(
+        f"calibration: the stack at {host} could not take even {first_rate:g} requests/s ({seen}); "
+        f"is it up and healthy? Locust's logs are in {out_dir}"
+    )
+
+
+def _record(
+    measured: list[CapacityStep], capacity: float, *, fraction: float, profile: str, measured_at: float
+) -> CapacityRecord:
+    """The capacity found, the load it sets and the bound its steps were judged by."""
     first_p95 = measured[0].p95_ms or 0.0
     return CapacityRecord(
         rps=capacity,

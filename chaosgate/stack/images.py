@@ -17,33 +17,39 @@ the upstream image's data dir, so the proxies and volumes of docker-compose.yml 
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import re
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chaosgate import compose
 from chaosgate.errors import StackError
+from chaosgate.stack.image_context import (
+    SUITE,
+    apt_mirror,
+    context_tar,
+    copied_folders,
+    digest,
+    flat,
+    host_files,
+    run_checked,
+    tree,
+    tree_digest,
+)
 from chaosgate.topology import Store, StoreKind, Topology
 
 REPOSITORY = "chaosgate-local"
 TAG = "local"
 INPUTS_LABEL = "org.chaosgate.inputs"
-SUITE = "bookworm"
 ROOTFS_IMAGE = f"{REPOSITORY}/debian:{SUITE}"
 CONTEXTS = Path(__file__).resolve().parents[2] / "deploy" / "images"
 DEBOOTSTRAP_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 900
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 Say = Callable[[str], None]
 
@@ -102,50 +108,6 @@ def role_image(role: str) -> str:
     return image(re.sub(r"[^a-z0-9._-]", "-", role.lower()))
 
 
-# -- the machine's apt and TLS settings ---------------------------------------------------------------
-
-
-def apt_mirror(root: Path = Path("/")) -> str:
-    """The Debian mirror this machine's apt uses (one-line or deb822 sources), else deb.debian.org."""
-    files = [root / "etc/apt/sources.list", *sorted((root / "etc/apt/sources.list.d").glob("*"))]
-    for path in files:
-        if not path.is_file() or path.suffix not in (".list", ".sources", ""):
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for line in text.splitlines():
-            match = re.match(r"^\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+" + SUITE + r"\s", line)
-            if match:
-                return match.group(1)
-        for stanza in re.split(r"\n\s*\n", text):
-            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, flags=re.M))
-            if "deb" in fields.get("Types", "").split() and SUITE in fields.get("Suites", "").split():
-                uris = fields.get("URIs", "").split()
-                if uris and "security" not in uris[0]:
-                    return uris[0]
-    return DEFAULT_MIRROR
-
-
-def ca_bundle() -> Path:
-    """The CA bundle this machine trusts (outbound TLS may be re-signed: the images must trust it too)."""
-    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise StackError("no CA bundle at /etc/ssl/certs/ca-certificates.crt (apt-get install ca-certificates)")
-
-
-def _host_files() -> dict[str, bytes]:
-    """What the base image takes from this machine: the CA bundle, apt's sources and settings."""
-    files = {"etc/chaosgate/ca-bundle.crt": ca_bundle().read_bytes()}
-    apt = Path("/etc/apt")
-    for folder, suffixes in (("sources.list.d", (".list", ".sources")), ("apt.conf.d", None)):
-        for path in sorted((apt / folder).glob("*")):
-            if path.is_file() and (suffixes is None or path.suffix in suffixes):
-                files[f"etc/apt/{folder}/{path.name}"] = path.read_bytes()
-    if (apt / "sources.list").is_file():
-        files["etc/apt/sources.list"] = (apt / "sources.list").read_bytes()
-    return files
-
-
 # -- the images ---------------------------------------------------------------------------------------
 
 
@@ -161,30 +123,6 @@ class Built:
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "chaosgate" / "images"
-
-
-def _digest(*parts: bytes | str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def _tree(path: Path) -> Iterator[tuple[str, bytes]]:
-    for file in sorted(path.rglob("*")):
-        if file.is_file() and "__pycache__" not in file.parts:
-            yield str(file.relative_to(path)), file.read_bytes()
-
-
-def _flat(files: dict[str, bytes]) -> Iterator[str | bytes]:
-    for name, data in files.items():
-        yield name
-        yield data
-
-
-def _tree_digest(path: Path) -> str:
-    return _digest(*(part for name, data in _tree(path) for part in (name, data)))
 
 
 class ImageSet:
@@ -238,23 +176,21 @@ class ImageSet:
     def build(self) -> list[Built]:
         """Every image of the set, each built only when its inputs changed; returns what was done."""
         done = [self._rootfs()]
-        host = _host_files()
-        base_inputs = _digest(
-            self._inputs_of(ROOTFS_IMAGE) or "", _tree_digest(CONTEXTS / "base"), *_flat(host)
-        )
+        host = host_files()
+        base_inputs = digest(self._inputs_of(ROOTFS_IMAGE) or "", tree_digest(CONTEXTS / "base"), *flat(host))
         done.append(
             self._build(image("base"), CONTEXTS / "base", {"ROOTFS": ROOTFS_IMAGE}, base_inputs, extra=host)
         )
         base_id = self._inputs_of(image("base")) or ""
         tags = self.role_tags()
         parent = {"BASE": image("base")}
-        stores_inputs = _digest(base_id, _tree_digest(CONTEXTS / "stores"))
+        stores_inputs = digest(base_id, tree_digest(CONTEXTS / "stores"))
         done.append(
             self._build(image("stores"), CONTEXTS / "stores", parent, stores_inputs, also=tags["stores"])
         )
         source = Path(__file__).resolve().parents[1]
-        python_files = {f"chaosgate/{name}": data for name, data in _tree(source)}
-        python_inputs = _digest(base_id, _tree_digest(CONTEXTS / "python"), *_flat(python_files))
+        python_files = {f"chaosgate/{name}": data for name, data in tree(source)}
+        python_inputs = digest(base_id, tree_digest(CONTEXTS / "python"), *flat(python_files))
         done.append(
             self._build(
                 image("python"),
@@ -278,9 +214,9 @@ class ImageSet:
         root = self.topology.source.parent
         dockerfile = root / settings.dockerfile
         files = {"Dockerfile": dockerfile.read_bytes()}
-        for folder in _copied_folders(dockerfile.read_text(encoding="utf-8")):
-            files.update({f"{folder}/{name}": data for name, data in _tree(root / folder)})
-        inputs = _digest(python_inputs, *_flat(files))
+        for folder in copied_folders(dockerfile.read_text(encoding="utf-8")):
+            files.update({f"{folder}/{name}": data for name, data in tree(root / folder)})
+        inputs = digest(python_inputs, *flat(files))
         return self._build(target_image(self.topology), None, {"BASE": image("python")}, inputs, extra=files)
 
     def _rootfs(self) -> Built:
@@ -288,7 +224,7 @@ class ImageSet:
         started = time.monotonic()
         if not tarball.is_file():
             self._debootstrap(tarball)
-        inputs = _digest(str(tarball.stat().st_size), str(int(tarball.stat().st_mtime)))
+        inputs = digest(str(tarball.stat().st_size), str(int(tarball.stat().st_mtime)))
         if self._inputs_of(ROOTFS_IMAGE) == inputs:
             return Built(ROOTFS_IMAGE, False, 0.0)
         self.say(f"importing {tarball} as {ROOTFS_IMAGE}")
@@ -314,7 +250,7 @@ class ImageSet:
         self.say(f"debootstrap --variant=minbase {SUITE} from {mirror} (about a minute, once)")
         with tempfile.TemporaryDirectory(prefix="chaosgate-rootfs-", dir=tarball.parent) as tmp:
             rootfs = Path(tmp) / "rootfs"
-            _check(
+            run_checked(
                 [tool, "--variant=minbase", SUITE, str(rootfs), mirror],
                 "debootstrap",
                 DEBOOTSTRAP_TIMEOUT_S,
@@ -324,7 +260,7 @@ class ImageSet:
                     if path.is_file():
                         path.unlink()
             partial = tarball.with_suffix(".partial")
-            _check(["tar", "-C", str(rootfs), "-cf", str(partial), "."], "tar", DEBOOTSTRAP_TIMEOUT_S)
+            run_checked(["tar", "-C", str(rootfs), "-cf", str(partial), "."], "tar", DEBOOTSTRAP_TIMEOUT_S)
             partial.replace(tarball)  # only a whole tarball is ever taken for the cache
 
     def _build(
@@ -341,10 +277,10 @@ class ImageSet:
             return Built(name, False, 0.0)
         started = time.monotonic()
         self.say(f"building {name}")
-        files = dict(_tree(context)) if context is not None else {}
+        files = dict(tree(context)) if context is not None else {}
         for relative, data in (extra or {}).items():
             files[f"host/{relative}" if relative.startswith("etc/") else relative] = data
-        archive = _context_tar(files)
+        archive = context_tar(files)
         stream = self.client.api.build(
             fileobj=archive,
             custom_context=True,
@@ -369,35 +305,6 @@ class ImageSet:
             repository, version = tag.rsplit(":", 1)
             built.tag(repository, version)
         return Built(name, True, time.monotonic() - started)
-
-
-def _copied_folders(dockerfile: str) -> list[str]:
-    """The folders a Dockerfile COPYs from its context (the target's own source)."""
-    found = re.findall(r"^\s*COPY\s+(?:--\S+\s+)*(\S+)\s+\S+\s*$", dockerfile, flags=re.M)
-    return [path.strip("/") for path in found if not path.startswith("--")]
-
-
-def _context_tar(files: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755 if name.endswith("chaosgate-store") else 0o644
-            info.mtime = 0
-            archive.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
-
-
-def _check(argv: list[str], what: str, timeout: float) -> None:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise StackError(f"{what} gave no result within {timeout:.0f}s") from None
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise StackError(f"{what} failed (exit {done.returncode}):\n{tail}")
 
 
 # -- docker-compose.local.yml ---------------------------------------------------------------------------

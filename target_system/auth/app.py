@@ -1,7 +1,7 @@
 """The auth service app: HTTP routes over `AuthService`, plus its background jobs."""
 
 # No `from __future__ import annotations` here: FastAPI must see the real `User` dependency type,
-# which is local to create_app.
+# which is local to _auth_routes.
 import asyncio
 import contextlib
 import logging
@@ -27,7 +27,7 @@ from target_system.auth.passwords import Passwords
 from target_system.auth.schema import AUTH_SCHEMA
 from target_system.auth.service import AuthService
 from target_system.auth.state import AuthState
-from target_system.common.app import ReadyCheck, create_service_app
+from target_system.common.app import Lifespan, ReadyCheck, create_service_app
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
 from target_system.common.revocations import LocalRevocations, RevocationFeed
@@ -68,6 +68,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service = AuthService(settings, sql, state, authenticator.codec, Passwords(settings))
     cleanup = TokenCleanup(sql, metrics)
 
+    lifespan = _lifespan(settings, sql, redis, state, feed, cleanup)
+    # With REDIS_FALLBACK on, auth serves through a Redis outage, so Redis only degrades readiness.
+    redis_checks: dict[str, ReadyCheck] = {"redis": redis.ping}
+    fallback = settings.switches.on(Switch.REDIS_FALLBACK)
+    app = create_service_app(
+        settings,
+        name=SERVICE,
+        ready_checks={"sql": sql.ping, **({} if fallback else redis_checks)},
+        soft_checks=redis_checks if fallback else {},
+        lifespan=lifespan,
+        metrics=metrics,
+    )
+
+    _auth_routes(app, service, authenticator)
+    app.include_router(admin_router(cleanup, settings.admin_token))
+    app.state.auth_state = state
+    return app
+
+
+def _lifespan(
+    settings: Settings,
+    sql: SqlStore,
+    redis: ResilientRedis,
+    state: AuthState,
+    feed: RevocationFeed,
+    cleanup: TokenCleanup,
+) -> Lifespan:
+    """Start-up (schema, restored state, the revocation feed, background jobs) and shut-down."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await sql.migrate((*AUTH_SCHEMA, *JOURNAL_SCHEMA))
@@ -89,18 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await sql.close()
             await redis.close()
 
-    # With REDIS_FALLBACK on, auth serves through a Redis outage, so Redis only degrades readiness.
-    redis_checks: dict[str, ReadyCheck] = {"redis": redis.ping}
-    fallback = settings.switches.on(Switch.REDIS_FALLBACK)
-    app = create_service_app(
-        settings,
-        name=SERVICE,
-        ready_checks={"sql": sql.ping, **({} if fallback else redis_checks)},
-        soft_checks=redis_checks if fallback else {},
-        lifespan=lifespan,
-        metrics=metrics,
-    )
+    return lifespan
 
+
+def _auth_routes(app: FastAPI, service: AuthService, authenticator: Authenticator) -> None:
+    """Register, log in and out, refresh, who am I, verify the email address."""
     User = Annotated[CurrentUser, Depends(authenticator.require_user)]
 
     @app.post("/v1/auth/register", status_code=201)
@@ -127,7 +149,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/auth/verify-email")
     async def verify_email(body: VerifyEmailIn) -> UserOut:
         return await service.verify_email(body.token)
-
-    app.include_router(admin_router(cleanup, settings.admin_token))
-    app.state.auth_state = state
-    return app

@@ -161,8 +161,3 @@ class AuthService:
         if row is None:
             raise NotFound("user no longer exists", code="user_not_found")
         return _user_out(row)
-
-    async def delete_expired_verification_tokens(self) -> int:
-        """The cleanup job (CLEANUP_JOBS): drop verification tokens past their expiry."""
-        status = await self._sql.execute("DELETE FROM email_verification_tokens WHERE expires_at <= now()")
-        return int(status.rsplit(" ", 1)[-1]) if status.startswith("DELETE") else 0

@@ -98,10 +98,6 @@ class PostgresMessageStore:
     def __init__(self, db: Queryable) -> None:
         self._db = db
 
-    async def create_schema(self) -> None:
-        for statement in MESSAGE_SCHEMA:
-            await self._db.execute(statement)
-
     async def append(
         self,
         conversation_id: uuid.UUID,

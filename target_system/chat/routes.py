@@ -62,33 +62,52 @@ def _cursor(text: str | None, name: str) -> uuid.UUID | None:
 def build_router(chat: ChatService) -> APIRouter:
     """All routes, closed over the service's root object."""
     router = APIRouter(prefix="/v1/chat")
+    _conversation_routes(router, chat)
+    _message_routes(router, chat)
+    _presence_routes(router, chat)
+    _poll_routes(router, chat)
 
-    async def publish_or_degrade(what: str, publish: Callable[[], Awaitable[None]]) -> None:
-        """Fan-out after a durable write: with POLLING_FALLBACK a failure only marks the answer degraded."""
-        if chat.policy.polling_fallback and chat.redis.recently_down:
-            # Redis failed moments ago: skip the call (and its retries) and let clients poll.
-            chat.metrics.publish_failures.inc()
-            mark_degraded(PUBSUB_DEGRADED)
-            return
-        try:
-            await publish()
-        except Exception as exc:
-            chat.metrics.publish_failures.inc()
-            if not chat.policy.polling_fallback:
-                raise
-            _log.info("%s fan-out failed, clients fall back to polling: %r", what, exc)
-            mark_degraded(PUBSUB_DEGRADED)
+    @router.websocket("/ws")
+    async def websocket(socket: WebSocket) -> None:
+        await serve_socket(socket, chat)
+
+    return router
+
+
+async def _publish_or_degrade(chat: ChatService, what: str, publish: Callable[[], Awaitable[None]]) -> None:
+    """Fan-out after a durable write: with POLLING_FALLBACK a failure only marks the answer degraded."""
+    if chat.policy.polling_fallback and chat.redis.recently_down:
+        # Redis failed moments ago: skip the call (and its retries) and let clients poll.
+        chat.metrics.publish_failures.inc()
+        mark_degraded(PUBSUB_DEGRADED)
+        return
+    try:
+        await publish()
+    except Exception as exc:
+        chat.metrics.publish_failures.inc()
+        if not chat.policy.polling_fallback:
+            raise
+        _log.info("%s fan-out failed, clients fall back to polling: %r", what, exc)
+        mark_degraded(PUBSUB_DEGRADED)
+
+
+def _conversation_routes(router: APIRouter, chat: ChatService) -> None:
+    """Creating a conversation and listing one's own."""
 
     @router.post("/conversations", status_code=201)
     async def create_conversation(body: ConversationIn, user: User) -> JSONResponse:
         conversation = await chat.conversations.create(body, user.user_id)
-        await publish_or_degrade("conversation", lambda: chat.fanout.conversation(conversation))
+        await _publish_or_degrade(chat, "conversation", lambda: chat.fanout.conversation(conversation))
         return JSONResponse(conversation.to_json(), status_code=201)
 
     @router.get("/conversations")
     async def my_conversations(user: User) -> JSONResponse:
         conversations = await chat.conversations.mine(user.user_id)
         return JSONResponse({"conversations": [c.to_json() for c in conversations]})
+
+
+def _message_routes(router: APIRouter, chat: ChatService) -> None:
+    """Sending a message, reading history, and polling for new messages (the fallback of the socket)."""
 
     @router.post("/conversations/{conversation_id}/messages", status_code=201)
     async def send_message(conversation_id: str, body: MessageIn, user: User) -> Response:
@@ -102,7 +121,9 @@ def build_router(chat: ChatService) -> APIRouter:
             raise BadRequest("idempotency key already used by another sender", code="idempotency_key_reused")
         # A retry publishes again: if the first attempt stored but failed to publish, this delivers it.
         message_json = compact_json(appended.message.to_json())
-        await publish_or_degrade("message", lambda: chat.fanout.message(appended.message, message_json))
+        await _publish_or_degrade(
+            chat, "message", lambda: chat.fanout.message(appended.message, message_json)
+        )
         return Response(
             message_json, status_code=201 if appended.created else 200, media_type="application/json"
         )
@@ -138,6 +159,10 @@ def build_router(chat: ChatService) -> APIRouter:
         next_after = str(messages[-1].id) if messages else (str(cursor) if cursor else None)
         return JSONResponse({"messages": [m.to_json() for m in messages], "next_after": next_after})
 
+
+def _presence_routes(router: APIRouter, chat: ChatService) -> None:
+    """The presence heartbeat and who is online."""
+
     @router.post("/presence")
     async def heartbeat(user: User) -> JSONResponse:
         recorded = await chat.presence.heartbeat(user.user_id)
@@ -150,6 +175,10 @@ def build_router(chat: ChatService) -> APIRouter:
             raise BadRequest(f"ask about at most {MAX_QUERIED_USERS} users at once")
         answer = await chat.presence.online(wanted)
         return JSONResponse({"online": answer.online, "unknown": answer.degraded})
+
+
+def _poll_routes(router: APIRouter, chat: ChatService) -> None:
+    """Polls in a conversation: creating one, voting, reading its tally."""
 
     @router.post("/conversations/{conversation_id}/polls", status_code=201)
     async def create_poll(conversation_id: str, body: PollIn, user: User) -> JSONResponse:
@@ -179,9 +208,3 @@ def build_router(chat: ChatService) -> APIRouter:
         poll = await chat.polls.get(parsed)
         await chat.conversations.require_member(poll.conversation_id, user.user_id)
         return poll
-
-    @router.websocket("/ws")
-    async def websocket(socket: WebSocket) -> None:
-        await serve_socket(socket, chat)
-
-    return router

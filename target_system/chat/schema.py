@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from target_system.chat.queryable import Queryable
-
 # No SERIAL, no PL/pgSQL: ids are UUIDs made in Python and every statement is idempotent.
 CHAT_SCHEMA = (
     """
@@ -45,9 +43,3 @@ CHAT_SCHEMA = (
     )
     """,
 )
-
-
-async def create_chat_schema(db: Queryable) -> None:
-    """Create the chat tables if they are missing (safe to run on every start, by every process)."""
-    for statement in CHAT_SCHEMA:
-        await db.execute(statement)

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from target_system.common.degraded import (
     DEGRADED_HEADER_BYTES,
+    DegradedMarks,
     begin_request,
     end_request,
     mark_degraded,
@@ -66,6 +67,45 @@ def _json_bytes(status: int, code: str, message: str) -> tuple[list[tuple[bytes,
     return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())], bytes(body)
 
 
+class _Exchange:
+    """One request's channels as the middleware hands them on: the body counted against the limit, the
+    degraded header added to the answer, and the answer's status remembered for the metrics."""
+
+    def __init__(self, receive: Receive, send: Send, marks: DegradedMarks, max_body_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self._marks = marks
+        self._max_body_bytes = max_body_bytes
+        self._received = 0
+        self.status = 500
+        self.response_started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+            self.status = message["status"]
+            value = self._marks.header_value()
+            if value is not None:
+                headers = [*message.get("headers", []), (DEGRADED_HEADER_BYTES, value.encode("latin-1"))]
+                message = {**message, "headers": headers}
+        await self._send(message)
+
+    async def send_error(self, code_status: int, code: str, message: str) -> None:
+        if self.response_started:
+            return  # too late for a clean answer; the server will close the connection
+        headers, body = _json_bytes(code_status, code, message)
+        await self.send({"type": "http.response.start", "status": code_status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._max_body_bytes:
+                raise _BodyTooLarge
+        return message
+
+
 class ServiceMiddleware:
     """Per request: metrics, the degraded header, the body-size limit, the request timeout, and a JSON 500
     for unexpected exceptions. One pure ASGI layer (not BaseHTTPMiddleware) to keep per-request cost low."""
@@ -85,69 +125,42 @@ class ServiceMiddleware:
             return
         started_at = time.perf_counter()
         marks, token = begin_request()
-        status = 500
-        response_started = False
-
-        async def send_marked(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                value = marks.header_value()
-                if value is not None:
-                    headers = [*message.get("headers", []), (DEGRADED_HEADER_BYTES, value.encode("latin-1"))]
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        async def send_error(code_status: int, code: str, message: str) -> None:
-            if response_started:
-                return  # too late for a clean answer; the server will close the connection
-            headers, body = _json_bytes(code_status, code, message)
-            await send_marked({"type": "http.response.start", "status": code_status, "headers": headers})
-            await send_marked({"type": "http.response.body", "body": body})
-
-        received = 0
-
-        async def receive_limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
-
+        exchange = _Exchange(receive, send, marks, self.max_body_bytes)
         try:
-            if self._declared_length(scope) > self.max_body_bytes:
-                await send_error(413, "too_large", f"request body exceeds {self.max_body_bytes} bytes")
-                return
-            if self.request_timeout is None:
-                await self.app(scope, receive_limited, send_marked)
-            else:
-                deadline = asyncio.timeout(self.request_timeout)
-                try:
-                    async with deadline:
-                        await self.app(scope, receive_limited, send_marked)
-                except TimeoutError:
-                    if not deadline.expired():
-                        raise
-                    await send_error(
-                        504, "request_timeout", f"request took longer than {self.request_timeout}s"
-                    )
+            await self._serve(scope, exchange)
         except _BodyTooLarge:
-            await send_error(413, "too_large", f"request body exceeds {self.max_body_bytes} bytes")
+            await exchange.send_error(413, "too_large", f"request body exceeds {self.max_body_bytes} bytes")
         except ServiceError as exc:
             # Raised outside a route (e.g. by a store during streaming): still a clean JSON answer.
-            await send_error(exc.status, exc.code, exc.message)
+            await exchange.send_error(exc.status, exc.code, exc.message)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             self.metrics.unhandled_errors.labels(self.metrics.service, _route_of(scope)).inc()
-            await send_error(500, "internal_error", "internal error")
+            await exchange.send_error(500, "internal_error", "internal error")
         finally:
             end_request(token)
-            counter, histogram = self._children(scope.get("method", ""), _route_of(scope), status)
+            counter, histogram = self._children(scope.get("method", ""), _route_of(scope), exchange.status)
             counter.inc()
             histogram.observe(time.perf_counter() - started_at)
+
+    async def _serve(self, scope: Scope, exchange: _Exchange) -> None:
+        """The app, behind the declared body size and within the request timeout."""
+        if self._declared_length(scope) > self.max_body_bytes:
+            await exchange.send_error(413, "too_large", f"request body exceeds {self.max_body_bytes} bytes")
+            return
+        if self.request_timeout is None:
+            await self.app(scope, exchange.receive, exchange.send)
+            return
+        deadline = asyncio.timeout(self.request_timeout)
+        try:
+            async with deadline:
+                await self.app(scope, exchange.receive, exchange.send)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            await exchange.send_error(
+                504, "request_timeout", f"request took longer than {self.request_timeout}s"
+            )
 
     def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
         # Label lookups cost more than the increments; routes and statuses are few, so cache them.

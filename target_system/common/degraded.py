@@ -59,9 +59,3 @@ def mark_degraded(reason: str, response: Response | None = None) -> None:
     if response is not None:
         existing = response.headers.get(DEGRADED_HEADER)
         response.headers[DEGRADED_HEADER] = f"{existing},{reason}" if existing else reason
-
-
-def is_degraded() -> bool:
-    """Whether the current request has been marked degraded so far."""
-    marks = _current.get()
-    return bool(marks and marks.reasons)

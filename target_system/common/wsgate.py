@@ -53,9 +53,6 @@ class UserSocketCap:
         else:
             self._open.pop(user_id, None)
 
-    def open_of(self, user_id: str) -> int:
-        return self._open.get(user_id, 0)
-
 
 async def authority_ends(revocations: LocalRevocations, user: CurrentUser) -> str:
     """Wait until the token a socket was opened with expires, or it or its session is revoked (a logout,

@@ -101,16 +101,7 @@ class WebSocketRelay:
             self._rejected.labels(self._service, exc.code).inc()
             await deny(websocket, exc.to_response(), 1013)
             return None
-        query = websocket.scope.get("query_string", b"").decode("latin-1")
-        url = backend.ws_base_url + raw_path(websocket.scope) + (f"?{query}" if query else "")
-        headers = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in websocket.scope["headers"]
-            if k not in _HANDSHAKE_HEADERS and k != b"origin"
-        ]
-        if websocket.client is not None:
-            headers.append(("x-forwarded-for", websocket.client.host))
-        protocols: Any = list(websocket.scope.get("subprotocols", ())) or None
+        url, headers, protocols = _backend_handshake(websocket, backend)
         verdict: bool | None = None
         try:
             upstream = await connect(
@@ -128,24 +119,11 @@ class WebSocketRelay:
             return upstream
         except InvalidStatus as exc:
             verdict = exc.response.status_code < 500
-            self._rejected.labels(self._service, f"backend_{exc.response.status_code}").inc()
-            denied = Response(
-                content=bytes(exc.response.body or b""),
-                status_code=exc.response.status_code,
-                media_type=exc.response.headers.get("content-type", "application/json"),
-            )
-            await deny(websocket, denied, 1008 if exc.response.status_code < 500 else 1011)
+            await self._refused(websocket, exc)
             return None
         except (TimeoutError, OSError, InvalidHandshake) as exc:
             verdict = False
-            timed_out = isinstance(exc, TimeoutError)
-            self._rejected.labels(
-                self._service, "backend_timeout" if timed_out else "backend_unavailable"
-            ).inc()
-            code, status = ("backend_timeout", 504) if timed_out else ("backend_unavailable", 503)
-            await deny(
-                websocket, error_response(status, code, f"backend {backend.name!r}: {exc}"[:200]), 1011
-            )
+            await self._unreachable(websocket, backend, exc)
             return None
         finally:
             if breaker is not None:
@@ -155,6 +133,23 @@ class WebSocketRelay:
                     breaker.record_success()
                 else:
                     breaker.record_failure()
+
+    async def _refused(self, websocket: WebSocket, exc: InvalidStatus) -> None:
+        """The backend answered the handshake with an HTTP status: the client gets that answer."""
+        self._rejected.labels(self._service, f"backend_{exc.response.status_code}").inc()
+        denied = Response(
+            content=bytes(exc.response.body or b""),
+            status_code=exc.response.status_code,
+            media_type=exc.response.headers.get("content-type", "application/json"),
+        )
+        await deny(websocket, denied, 1008 if exc.response.status_code < 500 else 1011)
+
+    async def _unreachable(self, websocket: WebSocket, backend: Backend, exc: Exception) -> None:
+        """The backend gave no handshake in time, or none at all: a 504 or 503 for the client."""
+        timed_out = isinstance(exc, TimeoutError)
+        self._rejected.labels(self._service, "backend_timeout" if timed_out else "backend_unavailable").inc()
+        code, status = ("backend_timeout", 504) if timed_out else ("backend_unavailable", 503)
+        await deny(websocket, error_response(status, code, f"backend {backend.name!r}: {exc}"[:200]), 1011)
 
     async def _pump(self, websocket: WebSocket, upstream: ClientConnection) -> None:
         to_backend = asyncio.create_task(self._client_to_backend(websocket, upstream))
@@ -196,3 +191,18 @@ class WebSocketRelay:
         code = sendable_close_code(upstream.close_code)
         with contextlib.suppress(Exception):
             await websocket.close(code=code, reason=upstream.close_reason or "")
+
+
+def _backend_handshake(websocket: WebSocket, backend: Backend) -> tuple[str, list[tuple[str, str]], Any]:
+    """The backend's URL for this socket, the client's headers to relay, and its subprotocols."""
+    query = websocket.scope.get("query_string", b"").decode("latin-1")
+    url = backend.ws_base_url + raw_path(websocket.scope) + (f"?{query}" if query else "")
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in websocket.scope["headers"]
+        if k not in _HANDSHAKE_HEADERS and k != b"origin"
+    ]
+    if websocket.client is not None:
+        headers.append(("x-forwarded-for", websocket.client.host))
+    protocols: Any = list(websocket.scope.get("subprotocols", ())) or None
+    return url, headers, protocols

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from target_system.common.app import create_service_app
+from target_system.common.app import Lifespan, create_service_app
 from target_system.common.metrics import ServiceMetrics
 from target_system.common.redis import ResilientRedis
 from target_system.common.revocations import RevocationFeed
@@ -46,17 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.push_provider_url, tunables, hardened=settings.switches.on(Switch.PUSH_TIMEOUTS)
     )
     push_metrics = PushMetrics.create(metrics)
-    outbox = (
-        Outbox(
-            OutboxTable(sql),
-            provider,
-            push_metrics,
-            tunables,
-            retire=functools.partial(retire_token, devices, push_metrics),
-        )
-        if settings.switches.on(Switch.PUSH_OUTBOX)
-        else None
-    )
+    outbox = _outbox(settings, sql, provider, push_metrics, tunables, devices)
     notifier = Notifier(
         devices,
         ConversationMembers(sql),
@@ -68,6 +58,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     authenticator = Authenticator(settings, redis, metrics)
     feed = RevocationFeed(settings, authenticator.revocations, metrics)
+
+    lifespan = _lifespan(notifier, outbox, feed, provider, sql, redis)
+
+    # Devices live in Redis: it is the one hard dependency. SQL (chat's members, and the outbox under
+    # PUSH_OUTBOX) only serves the asynchronous notifications, so it degrades readiness; the provider
+    # is not checked at all.
+    app = create_service_app(
+        settings,
+        name=SERVICE,
+        ready_checks={"redis": redis.ping},
+        soft_checks={"sql": sql.ping},
+        lifespan=lifespan,
+        metrics=metrics,
+    )
+    app.include_router(build_router(devices, authenticator))
+    return app
+
+
+def _outbox(
+    settings: Settings,
+    sql: SqlStore,
+    provider: ProviderClient,
+    push_metrics: PushMetrics,
+    tunables: PushTunables,
+    devices: DeviceRegistry,
+) -> Outbox | None:
+    """Under PUSH_OUTBOX, the table that keeps each notification until the provider took it."""
+    if not settings.switches.on(Switch.PUSH_OUTBOX):
+        return None
+    return Outbox(
+        OutboxTable(sql),
+        provider,
+        push_metrics,
+        tunables,
+        retire=functools.partial(retire_token, devices, push_metrics),
+    )
+
+
+def _lifespan(
+    notifier: Notifier,
+    outbox: Outbox | None,
+    feed: RevocationFeed,
+    provider: ProviderClient,
+    sql: SqlStore,
+    redis: ResilientRedis,
+) -> Lifespan:
+    """Start the notifier (and the outbox's sender) and the revocation feed; stop and close it all."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,16 +125,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await sql.close()
             await redis.close()
 
-    # Devices live in Redis: it is the one hard dependency. SQL (chat's members, and the outbox under
-    # PUSH_OUTBOX) only serves the asynchronous notifications, so it degrades readiness; the provider
-    # is not checked at all.
-    app = create_service_app(
-        settings,
-        name=SERVICE,
-        ready_checks={"redis": redis.ping},
-        soft_checks={"sql": sql.ping},
-        lifespan=lifespan,
-        metrics=metrics,
-    )
-    app.include_router(build_router(devices, authenticator))
-    return app
+    return lifespan

@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
+from prometheus_client import Counter
 from starlette.responses import JSONResponse
 
 from target_system.common.app import create_service_app
@@ -80,6 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     log = ReceivedLog()
     app = create_service_app(settings, name=SERVICE, metrics=metrics)
 
+    _send_route(app, server_key, control, log, sends)
+    _control_routes(app, control, log)
+    return app
+
+
+def _send_route(
+    app: FastAPI, server_key: str, control: ModeControl, log: ReceivedLog, sends: Counter
+) -> None:
+    """FCM's send endpoint, answering as the current failure mode says and logging every send."""
+
     def record(outcome: Outcome, token: str, notification: dict[str, Any], data: dict[str, str]) -> None:
         sends.labels(SERVICE, outcome.value).inc()
         log.add(outcome, token, notification, data)
@@ -119,6 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.add(Outcome.DELIVERED, token, notification, data, name=name)
         return JSONResponse({"name": name})
 
+
+def _control_routes(app: FastAPI, control: ModeControl, log: ReceivedLog) -> None:
+    """The test's handles: read, layer and remove failure modes; read what was received."""
+
     def mode_answer() -> JSONResponse:
         return JSONResponse({**control.current.to_json(), "layers": control.layers})
 
@@ -148,5 +163,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def received(since: int = 0, outcome: Outcome | None = None, limit: int = 1000) -> JSONResponse:
         entries = log.since(since, outcome=outcome, limit=max(1, min(limit, 10_000)))
         return JSONResponse({"received": [e.to_json() for e in entries], "last_seq": log.last_seq})
-
-    return app

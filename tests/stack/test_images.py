@@ -7,28 +7,28 @@ from pathlib import Path
 
 from chaosgate import compose
 from chaosgate.config import load_topology
-from chaosgate.stack import images
+from chaosgate.stack import image_context, images
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_mirror_comes_from_one_line_or_deb822_sources(tmp_path: Path) -> None:
     (tmp_path / "etc/apt/sources.list.d").mkdir(parents=True)
-    assert images.apt_mirror(tmp_path) == images.DEFAULT_MIRROR
+    assert image_context.apt_mirror(tmp_path) == image_context.DEFAULT_MIRROR
     (tmp_path / "etc/apt/sources.list.d/debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
         "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
     )
-    assert images.apt_mirror(tmp_path) == "http://mirror.example/debian"
+    assert image_context.apt_mirror(tmp_path) == "http://mirror.example/debian"
     (tmp_path / "etc/apt/sources.list").write_text(
         "deb [arch=amd64] http://old.example/debian bookworm main\n"
     )
-    assert images.apt_mirror(tmp_path) == "http://old.example/debian"
+    assert image_context.apt_mirror(tmp_path) == "http://old.example/debian"
 
 
 def test_the_target_image_takes_what_its_dockerfile_copies() -> None:
     dockerfile = (ROOT / "target_system/Dockerfile").read_text(encoding="utf-8")
-    assert images._copied_folders(dockerfile) == ["target_system"]
+    assert image_context.copied_folders(dockerfile) == ["target_system"]
     assert "ARG BASE=python:3.11-slim" in dockerfile and "FROM ${BASE}" in dockerfile
 
 

@@ -15,11 +15,11 @@ from cassandra.cluster import NoHostAvailable
 from cassandra.policies import RetryPolicy, WriteType
 from cassandra.query import SimpleStatement
 
+from target_system.chat.cassandra_cql import MessageCql
 from target_system.chat.cassandra_store import (
     BoundedRetryPolicy,
     CassandraConfig,
     CassandraMessageStore,
-    MessageCql,
     MessageStoreUnavailable,
     map_error,
 )
