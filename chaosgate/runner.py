@@ -15,8 +15,20 @@ from chaosgate.cpu import CpuMeter
 from chaosgate.errors import ChaosgateError
 from chaosgate.events import EventBus, EventKind
 from chaosgate.faults import FaultController
-from chaosgate.lifecycle import control, inject, recover, score, steady, writers
-from chaosgate.lifecycle.state import HEALTH, Parts, Restarter, RunSettings, ScenarioRun, SteadyStateError
+from chaosgate.lifecycle.inject import FaultWindow
+from chaosgate.lifecycle.recover import Recover
+from chaosgate.lifecycle.score import Score
+from chaosgate.lifecycle.state import (
+    HEALTH,
+    Parts,
+    PhaseStep,
+    Restarter,
+    RunSettings,
+    ScenarioRun,
+    SteadyStateError,
+)
+from chaosgate.lifecycle.steady import StartLoad, Steady, load_session, prometheus, setup_probes
+from chaosgate.lifecycle.writers import Verify, Workload
 from chaosgate.load.plan import LoadPlan
 from chaosgate.observe import Clock, ProbeLoops, SampleLog
 from chaosgate.probes.base import HealthProbe, Probe, ProbeContext
@@ -121,7 +133,7 @@ class ScenarioRunner:
             ctx = ProbeContext(parts.gateway_url, http, timeout_s=s.probe_timeout_s, services=services)
             run = ScenarioRun(parts, scenario, result, clock, log, ctx, CpuMeter(parts.stack_processes))
             run.enter(Phase.SETUP)
-            await steady.setup_probes(parts, ctx)
+            await setup_probes(parts, ctx)
             await asyncio.to_thread(parts.controller.prepare, scenario.faults)
             probes: dict[str, Probe] = {
                 f: p for f, p in parts.plugin.probes.items() if f in parts.topology.features
@@ -133,43 +145,29 @@ class ScenarioRunner:
 
     async def _under_probes(self, run: ScenarioRun, probes: dict[str, Probe]) -> None:
         """Every phase from steady to verify runs with the probes sampling; then the score."""
-        parts, s, result = self.parts, self.parts.settings, run.result
+        parts, s = self.parts, self.parts.settings
 
         def interval() -> float:
             return s.recovery_interval_s if run.log.phase is Phase.RECOVER else s.probe_interval_s
 
-        metrics = steady.prometheus(parts, run.clock)
-        load = steady.load_session(parts, run.scenario, result)
+        metrics = prometheus(parts, run.clock)
+        load = load_session(parts, run.scenario, run.result)
         counters = LinkCounters(parts.topology.proxy_api_url())
         links = LinkSampler(counters, run.clock, interval_s=s.probe_interval_s)
+        steady = Steady([f for f in probes if not f.startswith(HEALTH)])
+        phases: list[PhaseStep] = [StartLoad(load)] if load is not None else []
+        phases += [steady, Workload(), FaultWindow(), Recover()]
         async with (
             ProbeLoops(probes, run.ctx, run.log, interval),
             links,
             metrics or contextlib.nullcontext(),
             load or contextlib.nullcontext(),
         ):
-            if load is not None:  # the steady window (the baseline) is measured under the load
-                run.enter(Phase.LOAD)
-                await load.begin()
-                load.begin_steady()
-            run.enter(Phase.STEADY)
-            await steady.await_steady(run, [f for f in probes if not f.startswith(HEALTH)])
-            started = await writers.start_writers(run)
-            await inject.fault_and_rollback(run)
-            run.enter(Phase.RECOVER)
-            rolled_back_at = run.clock()
-            result.recovery_s, not_back = await recover.await_recovery(run, rolled_back_at=rolled_back_at)
-            noise = control.recovery_noise(run, rolled_back_at) if not_back else None
-            if not_back:
-                await recover.restart_not_recovered(run, not_back)
-            if load is not None:
+            for phase in phases:
+                await phase(run)
+            if load is not None:  # the load's recovery phase ends here
                 await load.finish()
-            run.enter(Phase.VERIFY)
-            checks = await writers.verify(run, started, rolled_back_at)
+            await Verify()(run)
         if metrics is not None:
-            result.metrics = metrics.records
-        result.control = control.control(run, noise)
-        result.writers = {name: writers.writer_record(check) for name, check in checks.items()}
-        run.enter(Phase.SCORE)
-        result.score = score.score_scenario(run, checks, not_back)
-        result.score.amplification = control.link_rates(run, links)
+            run.result.metrics = metrics.records
+        await Score(links)(run)

@@ -24,6 +24,16 @@ class _Applied:
     count: int = 0
 
 
+@dataclass(frozen=True)
+class FaultWindow:
+    """Inject and observe, then rollback (Phase.ROLLBACK), always."""
+
+    phase: Phase = Phase.FAULT
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        await fault_and_rollback(run)
+
+
 async def fault_and_rollback(run: ScenarioRun) -> None:
     """Inject and observe; whatever happens there (an error, a signal), every fault is rolled back and
     the ledger's account of each is recorded."""

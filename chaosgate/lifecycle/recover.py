@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from dataclasses import dataclass
 
 from chaosgate.events import EventKind
+from chaosgate.lifecycle.control import recovery_noise
 from chaosgate.lifecycle.state import HEALTH, ScenarioRun
 from chaosgate.probes.control import CONTROL
 from chaosgate.samples import Phase, ProbeOutcome, SampleRecord
+
+
+@dataclass(frozen=True)
+class Recover:
+    """From rollback until every probe is back at baseline, or the recovery timeout; then a restart
+    (Phase.RESTART) of what never came back, where the harness can."""
+
+    phase: Phase = Phase.RECOVER
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        run.enter(self.phase)
+        run.rolled_back_at = run.clock()
+        run.result.recovery_s, run.not_back = await await_recovery(run, rolled_back_at=run.rolled_back_at)
+        if run.not_back:
+            run.noise = recovery_noise(run, run.rolled_back_at)
+            await restart_not_recovered(run, run.not_back)
 
 
 async def await_recovery(run: ScenarioRun, *, rolled_back_at: float) -> tuple[float | None, list[str]]:

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from chaosgate.lifecycle.control import explains_hangs_ms, shortfalls
+from chaosgate.amplification import LinkSampler
+from chaosgate.lifecycle.control import control, explains_hangs_ms, link_rates, shortfalls
 from chaosgate.lifecycle.state import HEALTH, ScenarioRun
+from chaosgate.lifecycle.writers import writer_record
 from chaosgate.result import CascadeKind, CascadePath, ScoreRecord
 from chaosgate.samples import FeatureStats, Phase, ProbeOutcome, SampleRecord
 from chaosgate.scoring import FailBehaviour, Health, Observations, ScenarioScore, score
 from chaosgate.topology import Topology
 from chaosgate.workload import WriterCheck
+
+
+@dataclass(frozen=True)
+class Score:
+    """The control's verdict, the writers' counts and the score, after the probes stopped."""
+
+    links: LinkSampler  # traffic through the links: amplification, shown beside the score
+    phase: Phase = Phase.SCORE
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        result = run.result
+        result.control = control(run, run.noise)
+        result.writers = {name: writer_record(check) for name, check in run.checks.items()}
+        run.enter(self.phase)
+        result.score = score_scenario(run, run.checks, run.not_back)
+        result.score.amplification = link_rates(run, self.links)
 
 
 def score_scenario(run: ScenarioRun, checks: Mapping[str, WriterCheck], not_back: list[str]) -> ScoreRecord:

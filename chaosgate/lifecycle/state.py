@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from chaosgate.cpu import CpuMeter
 from chaosgate.errors import RunError
@@ -13,12 +14,14 @@ from chaosgate.faults import FaultController
 from chaosgate.load.plan import LoadPlan
 from chaosgate.observe import Clock, SampleLog
 from chaosgate.probes.base import ProbeContext
+from chaosgate.probes.control import ControlVerdict
 from chaosgate.probes.plugin import ProbePlugin
 from chaosgate.result import ScenarioResult
 from chaosgate.samples import FeatureStats, Phase
 from chaosgate.scenario.models import Scenario
 from chaosgate.scoring import Weights
 from chaosgate.topology import Topology
+from chaosgate.workload import WriterCheck, WriterLoop
 
 HEALTH = "health:"
 
@@ -80,6 +83,15 @@ class Parts:
         return [f for f in self.plugin.probes if f in self.topology.features]
 
 
+class PhaseStep(Protocol):
+    """One phase of the lifecycle: enters `phase` (and any it passes through) and does its work."""
+
+    @property
+    def phase(self) -> Phase: ...
+
+    async def __call__(self, run: ScenarioRun) -> None: ...
+
+
 @dataclass
 class ScenarioRun:
     """One scenario in flight: its record, clock, samples, probe context and CPU marks."""
@@ -91,6 +103,12 @@ class ScenarioRun:
     log: SampleLog
     ctx: ProbeContext
     cpu: CpuMeter
+    # What one phase hands the next.
+    writers: list[WriterLoop] = field(default_factory=list)  # workload -> verify
+    rolled_back_at: float = 0.0  # recover -> verify
+    not_back: list[str] = field(default_factory=list)  # recover -> score: not back at the timeout
+    noise: ControlVerdict | None = None  # recover -> score: the control while they were not back
+    checks: dict[str, WriterCheck] = field(default_factory=dict)  # verify -> score
 
     @property
     def settings(self) -> RunSettings:

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -76,6 +77,31 @@ def prometheus(parts: Parts, clock: Clock) -> PrometheusSampler | None:
     return PrometheusSampler(
         probes.prometheus, probes.queries, clock, interval_s=parts.settings.probe_interval_s
     )
+
+
+@dataclass(frozen=True)
+class StartLoad:
+    """The steady load starts before the steady window: the baseline is measured under it."""
+
+    load: LoadSession
+    phase: Phase = Phase.LOAD
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        run.enter(self.phase)
+        await self.load.begin()
+        self.load.begin_steady()
+
+
+@dataclass(frozen=True)
+class Steady:
+    """One steady window of `features` (the probes other than components' health), or abort."""
+
+    features: list[str]
+    phase: Phase = Phase.STEADY
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        run.enter(self.phase)
+        await await_steady(run, self.features)
 
 
 async def await_steady(run: ScenarioRun, features: list[str]) -> None:

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 
 from chaosgate.errors import RunError
 from chaosgate.lifecycle.state import ScenarioRun
 from chaosgate.result import WRITER_PHASES, WriterRecord
 from chaosgate.samples import Phase
 from chaosgate.workload import WriterCheck, WriterLoop
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The writers start before the fault (their writes are counted per phase)."""
+
+    phase: Phase = Phase.WORKLOAD
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        run.writers = await start_writers(run)
+
+
+@dataclass(frozen=True)
+class Verify:
+    """Every writer read back after recovery."""
+
+    phase: Phase = Phase.VERIFY
+
+    async def __call__(self, run: ScenarioRun) -> None:
+        run.enter(self.phase)
+        run.checks = await verify(run, run.writers, run.rolled_back_at)
 
 
 async def start_writers(run: ScenarioRun) -> list[WriterLoop]:
