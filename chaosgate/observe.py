@@ -88,6 +88,6 @@ class ProbeLoops:
 
     async def _loop(self, target: str, probe: Probe) -> None:
         while True:
-            sample = await timed(target, probe, self.ctx, self.log.clock, self.log.phase)
+            sample = await timed(target, probe, self.ctx, self.log.clock, phase=self.log.phase)
             self.log.add(sample)
             await asyncio.sleep(max(0.0, self.interval_s() - sample.latency_s))

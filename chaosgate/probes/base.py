@@ -49,7 +49,7 @@ ProbeSetup = Callable[[ProbeContext], Awaitable[None]]
 
 
 async def timed(
-    target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[], float], phase: Phase
+    target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[], float], *, phase: Phase
 ) -> SampleRecord:
     """Run one probe under the probe timeout: no answer in time is a hang, an exception an error.
     The sample is tagged with the phase it started in."""
