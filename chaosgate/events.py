@@ -17,7 +17,7 @@ _log = logging.getLogger(__name__)
 class EventKind(StrEnum):
     RUN_STARTED = "run_started"
     SCENARIO_STARTED = "scenario_started"
-    PHASE = "phase"  # steady, workload, inject, observe, rollback, recover, verify, score
+    PHASE = "phase"  # the scenario entered a chaosgate.samples.Phase (its value in `phase`)
     FAULT = "fault"  # a ledger event of one fault
     SAMPLE = "sample"  # one probe sample
     SCENARIO_FINISHED = "scenario_finished"

@@ -100,12 +100,14 @@ class Harness:
                 loop.remove_signal_handler(sig)
 
     async def _run_all(self, scenarios: Sequence[Scenario], result: RunResult) -> RunResult:
-        run_id = result.run_id
-        out_dir = self.out_root / run_id
+        out_dir = self.out_root / result.run_id
         journal = Journal(out_dir)
         bus = EventBus([journal, *self.observers])
         bus.emit(
-            EventKind.RUN_STARTED, run_id=run_id, out_dir=str(out_dir), scenarios=[s.name for s in scenarios]
+            EventKind.RUN_STARTED,
+            run_id=result.run_id,
+            out_dir=str(out_dir),
+            scenarios=[s.name for s in scenarios],
         )
         ledger = FaultLedger(self.stack.run_dir / LEDGER_FILE)
         controller = FaultController(ledger, default_injectors(), self.stack.fault_environment())
@@ -126,57 +128,92 @@ class Harness:
                 result.claims_source = claims.describe()
                 result.claimed_overall = claims.overall_for(self.stack.profile)
             plan = await self._load_plan(result, bus, out_dir)
-            runner = ScenarioRunner(
-                topology=self.topology,
-                controller=controller,
-                plugin=plugin,
-                gateway_url=self.stack.gateway_url,
-                health_urls=self._health_urls(),
-                bus=bus,
-                settings=self.settings,
-                weights=Weights(**self.topology.scoring.weights.model_dump()),
-                artifacts=out_dir,
-                load=plan,
-                restart=self.stack.restart,
-                stack_processes=self.stack.process_ids,
-            )
-            for scenario in scenarios:
-                outcome: ScenarioResult = runner.new_result(scenario)
-                result.scenarios.append(outcome)  # begun: kept even if a signal cuts it short
-                await runner.run(scenario, outcome)
-                if result.interrupted:  # the signal came where the runner could not see it
-                    outcome.status = ScenarioStatus.INTERRUPTED
-                    raise asyncio.CancelledError
-                if claims is not None:
-                    outcome.claim = claims.compare(outcome)
-                journal.write_result(result)
-                self._sweep(controller, bus)
+            runner = self._runner(controller, plugin, bus, plan, out_dir)
+            await self._scenarios(scenarios, result, runner, claims, controller, journal, bus)
         finally:
             # Whatever happened (an error, SIGINT, SIGTERM), nothing stays broken.
-            problems = controller.rollback()
-            controller.close()
-            if watchdog is not None:
-                watchdog.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    watchdog.wait(timeout=5)
-            if not problems:
-                ledger.compact()
-            result.finished_at = time.time()
-            result.harness_cpu_share = _mean_cpu_share(result)
-            decide(result, self.gate)
-            path = journal.write_result(result)
-            bus.emit(  # reporters write the run's reports from it (also when it was cut short)
-                EventKind.RUN_FINISHED,
-                run=result,
-                run_id=run_id,
-                result=str(path),
-                overall=result.overall,
-                passed=result.gate is not None and result.gate.passed,
-            )
-            journal.close()
-            if problems:
-                raise FaultError("could not roll back every fault: " + "; ".join(problems))
+            self._finish(result, controller, watchdog, journal, bus)
         return result
+
+    def _runner(
+        self,
+        controller: FaultController,
+        plugin: ProbePlugin,
+        bus: EventBus,
+        plan: LoadPlan | None,
+        out_dir: Path,
+    ) -> ScenarioRunner:
+        return ScenarioRunner(
+            topology=self.topology,
+            controller=controller,
+            plugin=plugin,
+            gateway_url=self.stack.gateway_url,
+            health_urls=self._health_urls(),
+            bus=bus,
+            settings=self.settings,
+            weights=Weights(**self.topology.scoring.weights.model_dump()),
+            artifacts=out_dir,
+            load=plan,
+            restart=self.stack.restart,
+            stack_processes=self.stack.process_ids,
+        )
+
+    async def _scenarios(
+        self,
+        scenarios: Sequence[Scenario],
+        result: RunResult,
+        runner: ScenarioRunner,
+        claims: Claims | None,
+        controller: FaultController,
+        journal: Journal,
+        bus: EventBus,
+    ) -> None:
+        """Each scenario in order, its result in result.json as soon as it ends; leftovers swept between."""
+        for scenario in scenarios:
+            outcome: ScenarioResult = runner.new_result(scenario)
+            result.scenarios.append(outcome)  # begun: kept even if a signal cuts it short
+            await runner.run(scenario, outcome)
+            if result.interrupted:  # the signal came where the runner could not see it
+                outcome.status = ScenarioStatus.INTERRUPTED
+                raise asyncio.CancelledError
+            if claims is not None:
+                outcome.claim = claims.compare(outcome)
+            journal.write_result(result)
+            self._sweep(controller, bus)
+
+    def _finish(
+        self,
+        result: RunResult,
+        controller: FaultController,
+        watchdog: subprocess.Popen[bytes] | None,
+        journal: Journal,
+        bus: EventBus,
+    ) -> None:
+        """Roll back, stop the dead man's switch, decide the gate and hand the result to the reporters;
+        a fault that could not be rolled back is the run's error, after the result is written."""
+        problems = controller.rollback()
+        controller.close()
+        if watchdog is not None:
+            watchdog.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=5)
+        if not problems:
+            controller.ledger.compact()
+        result.finished_at = time.time()
+        result.harness_cpu_share = _mean_cpu_share(result)
+        decide(result, self.gate)
+        path = journal.write_result(result)
+        bus.emit(  # reporters write the run's reports from it (also when it was cut short)
+            EventKind.RUN_FINISHED,
+            run=result,
+            run_id=result.run_id,
+            result=str(path),
+            overall=result.overall,
+            passed=result.gate is not None and result.gate.passed,
+        )
+        journal.close()
+        if problems:
+            raise FaultError("could not roll back every fault: " + "; ".join(problems))
 
     def _claims(self) -> Claims | None:
         """A report's claims, when chaos.yaml names them and they describe this profile."""

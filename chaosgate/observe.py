@@ -10,8 +10,7 @@ from types import TracebackType
 
 from chaosgate.events import EventBus, EventKind
 from chaosgate.probes.base import Probe, ProbeContext, timed
-from chaosgate.result import SampleRecord
-from chaosgate.scoring import Sample
+from chaosgate.samples import Phase, SampleRecord
 
 
 class Clock:
@@ -31,7 +30,7 @@ class SampleLog:
         self.clock = clock
         self.bus = bus
         self.scenario = scenario
-        self.phase = "steady"
+        self.phase = Phase.STEADY
         self.records: list[SampleRecord] = []
 
     def add(self, record: SampleRecord) -> None:
@@ -45,12 +44,12 @@ class SampleLog:
             phase=record.phase,
         )
 
-    def samples(self, target: str, phase: str) -> list[Sample]:
-        return [
-            Sample(r.outcome, r.latency_ms / 1000)
-            for r in self.records
-            if r.target == target and r.phase == phase
-        ]
+    def samples(self, target: str, phase: Phase) -> list[SampleRecord]:
+        return [r for r in self.records if r.target == target and r.phase is phase]
+
+    def within(self, target: str, lo: float, hi: float) -> list[SampleRecord]:
+        """`target`'s samples wholly inside [lo, hi] (begun and answered)."""
+        return [r for r in self.records if r.target == target and r.t >= lo and r.end <= hi]
 
     def since(self, target: str, t: float) -> list[SampleRecord]:
         return [r for r in self.records if r.target == target and r.t >= t]
@@ -89,16 +88,6 @@ class ProbeLoops:
 
     async def _loop(self, target: str, probe: Probe) -> None:
         while True:
-            phase = self.log.phase
-            sample = await timed(target, probe, self.ctx, self.log.clock)
-            self.log.add(
-                SampleRecord(
-                    target=target,
-                    t=round(sample.at, 3),
-                    phase=phase,
-                    outcome=sample.outcome,
-                    latency_ms=round(sample.latency_s * 1000, 2),
-                    detail=sample.detail,
-                )
-            )
+            sample = await timed(target, probe, self.ctx, self.log.clock, phase=self.log.phase)
+            self.log.add(sample)
             await asyncio.sleep(max(0.0, self.interval_s() - sample.latency_s))

@@ -13,7 +13,7 @@ from chaosgate.report.claims_table import claims_view
 from chaosgate.report.details import scenario_details
 from chaosgate.report.view import Tone, load_level, summary_rows
 from chaosgate.result import RunResult
-from chaosgate.stack.events import Phase, StackEvent
+from chaosgate.stack.events import StackEvent, StackPhase
 
 SYMBOLS = {
     "served": "[green]●[/]",
@@ -25,12 +25,12 @@ SYMBOLS = {
 
 
 MARKS = {
-    Phase.SWEEPING: "[dim]…[/]",
-    Phase.STARTING: "[yellow]→[/]",
-    Phase.READY: "[green]✓[/]",
-    Phase.STOPPING: "[yellow]↓[/]",
-    Phase.STOPPED: "[dim]■[/]",
-    Phase.RUNNING: "[green]●[/]",
+    StackPhase.SWEEPING: "[dim]…[/]",
+    StackPhase.STARTING: "[yellow]→[/]",
+    StackPhase.READY: "[green]✓[/]",
+    StackPhase.STOPPING: "[yellow]↓[/]",
+    StackPhase.STOPPED: "[dim]■[/]",
+    StackPhase.RUNNING: "[green]●[/]",
 }
 
 
@@ -42,10 +42,10 @@ class StackProgress:
         self.status = console.status("")
 
     def __call__(self, event: StackEvent) -> None:
-        if event.phase is Phase.SWEEPING:
+        if event.phase is StackPhase.SWEEPING:
             self.status.update("looking for leftovers")
             return
-        if event.phase in (Phase.STARTING, Phase.STOPPING):
+        if event.phase in (StackPhase.STARTING, StackPhase.STOPPING):
             self.status.update(f"{event.phase.value} {event.component}")
         detail = f" [dim]{event.detail}[/]" if event.detail else ""
         self.console.print(f"{MARKS[event.phase]} {event.component} {event.phase.value}{detail}")

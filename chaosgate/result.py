@@ -6,7 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosgate.scoring import FailBehaviour, Label, ProbeOutcome
+from chaosgate.samples import Phase
+from chaosgate.samples import SampleRecord as SampleRecord  # result.json's samples: the probes' own
+from chaosgate.scoring import FailBehaviour, Label
 
 
 class Model(BaseModel):
@@ -21,15 +23,6 @@ class ScenarioStatus(StrEnum):
     ABORTED = "aborted"  # not steady before any fault: nothing was touched
     ERROR = "error"  # a fault or a probe failed; faults were rolled back
     INTERRUPTED = "interrupted"  # a signal stopped it; faults were rolled back
-
-
-class SampleRecord(Model):
-    target: str  # a feature, or `health:<component>`
-    t: float  # seconds since the scenario started
-    phase: str
-    outcome: ProbeOutcome
-    latency_ms: float
-    detail: str = ""
 
 
 class MetricRecord(Model):
@@ -132,8 +125,13 @@ class EndpointLoad(Model):
     p95_ms: float | None  # in a phase: the worst of Locust's rolling 10 s p95 within it
 
 
+# The load's figures are stored under these labels (result.json, reports): the lifecycle's phases
+# by the names load testers use.
+LOAD_LABELS: dict[Phase, str] = {Phase.STEADY: "baseline", Phase.FAULT: "fault", Phase.RECOVER: "recovery"}
+
+
 class PhaseLoad(Model):
-    phase: str  # baseline | fault | recovery
+    phase: str  # a LOAD_LABELS value: baseline | fault | recovery
     start: float  # seconds since the scenario started
     end: float
     requests: int

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# What the runner measured, and the sample vocabulary: reports, probes and claims import them from here too.
+from chaosgate.observations import Health as Health
+from chaosgate.observations import Observations as Observations
+from chaosgate.observations import WriterCounts as WriterCounts
+from chaosgate.samples import FeatureStats as FeatureStats
+from chaosgate.samples import ProbeOutcome as ProbeOutcome
+from chaosgate.samples import SampleRecord
 from chaosgate.scenario.models import Outcome
-
-
-class ProbeOutcome(StrEnum):
-    """How one probe sample went."""
-
-    SERVED = "served"  # a normal 2xx
-    DEGRADED = "degraded"  # a 2xx carrying the service's degraded marker
-    REJECTED = "rejected"  # a clean refusal (429/503 with an error body) within the probe timeout
-    ERROR = "error"  # 500, reset, malformed
-    HANG = "hang"  # no answer within the probe timeout
-
-    @property
-    def ok(self) -> bool:
-        return self in (ProbeOutcome.SERVED, ProbeOutcome.DEGRADED)
 
 
 class FailBehaviour(StrEnum):
@@ -52,122 +44,6 @@ class Label(StrEnum):
     NO = "NO"
     NA = "n/a"  # not measured: left out of the weights
     INCONCLUSIVE = "INCONCLUSIVE"  # measured on a saturated machine: left out, and the gate says so
-
-
-class Health(StrEnum):
-    """A component's worst state during the fault (and after the recovery timeout)."""
-
-    OK = "ok"
-    DEGRADED = "degraded"  # answered, but slowly or not ready
-    DOWN = "down"  # liveness hang/error, process died, or not back after the recovery timeout
-
-
-@dataclass(frozen=True)
-class Sample:
-    outcome: ProbeOutcome
-    latency_s: float
-
-
-@dataclass(frozen=True)
-class FeatureStats:
-    """Success share and p95 latency of a set of samples."""
-
-    success: float
-    p95_s: float
-    count: int
-
-    @classmethod
-    def of(cls, samples: Sequence[Sample]) -> FeatureStats:
-        if not samples:
-            return cls(success=0.0, p95_s=0.0, count=0)
-        ok = sum(1 for s in samples if s.outcome.ok)
-        return cls(
-            success=ok / len(samples),
-            p95_s=percentile([s.latency_s for s in samples], 95),
-            count=len(samples),
-        )
-
-    def healthy_against(self, baseline: FeatureStats) -> bool:
-        """The isolation rule: success >= 99% of baseline and p95 <= max(3x baseline, baseline + 250 ms)."""
-        if self.count == 0:
-            return False
-        limit = max(3 * baseline.p95_s, baseline.p95_s + 0.250)
-        return self.success >= 0.99 * baseline.success and self.p95_s <= limit
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-@dataclass(frozen=True)
-class WriterCounts:
-    """Jepsen set-checker counts for one ledger writer."""
-
-    attempted: int
-    acknowledged: int
-    lost: int  # acknowledged but not read back
-    recovered: int  # read back though never acknowledged
-    unexpected: int  # read back but never attempted
-    ephemeral: bool = False  # sessions, presence: counted apart
-
-    @classmethod
-    def check(
-        cls, *, attempted: set[str], acknowledged: set[str], read_back: set[str], ephemeral: bool = False
-    ) -> WriterCounts:
-        return cls(
-            attempted=len(attempted),
-            acknowledged=len(acknowledged),
-            lost=len(acknowledged - read_back),
-            recovered=len(read_back & (attempted - acknowledged)),
-            unexpected=len(read_back - attempted),
-            ephemeral=ephemeral,
-        )
-
-
-@dataclass(frozen=True)
-class Observations:
-    """Everything the runner measured for one scenario, as the scorer needs it."""
-
-    target: str
-    broken: frozenset[str]  # features that hard-depend on the target: they may fail, but must fail well
-    baseline: Mapping[str, Sequence[Sample]]  # feature -> steady-state samples (under the same load)
-    during: Mapping[str, Sequence[Sample]]  # feature -> samples wholly inside the active fault window
-    health: Mapping[str, Health]  # component (other than target) -> worst state
-    writers: Mapping[str, WriterCounts]
-    expect: Mapping[str, Outcome]
-    recovery_s: float | None  # None: not back to baseline within the timeout
-    recovery_target_s: float
-    recovery_timeout_s: float
-    soft: frozenset[str] = frozenset()  # must-survive features that soft-depend on the target
-    writer_covers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # writer -> features
-    fast_fail_s: float = math.inf  # a rejection slower than this is an error, not a clean failure
-    # rules v3
-    apart: frozenset[str] = frozenset()  # features with no dependency path to the target at all
-    on_path: frozenset[str] = frozenset()  # components that carry the fault (the target's callers)
-    routes: Mapping[str, str] = field(default_factory=dict)  # feature/component -> how harm reaches it
-    not_recovered: tuple[str, ...] = ()  # features not back at baseline when recovery timed out
-    restarted: tuple[str, ...] = ()  # services the harness restarted to bring them back
-    saturated: bool = False  # the control slowed in the fault window: latency-only verdicts are void
-    # The control was still slow when recovery timed out: "not back" may be the machine, not the target,
-    # so persistence and recovery are void there (inconclusive), never a cascade or a recovery of 0.
-    recovery_saturated: bool = False
-    # Saturated so badly that the control itself took a sizeable part of the probe timeout: then a
-    # hang (no answer in time) may be the machine's too. A control at 80 ms explains no 2 s hang.
-    hangs_void: bool = False
-    # The harness could not deliver the fault in full (an injector said it fell short): how the broken
-    # features failed rests on a fault that was not there, so fail behaviour is void too.
-    short: bool = False
-    fault_writes: Mapping[str, int] = field(default_factory=dict)  # writer -> writes attempted in the fault
-    cannot_tell: Mapping[str, str] = field(default_factory=dict)  # writer -> why its read-back is blind
-
-    @property
-    def must_survive(self) -> list[str]:
-        return sorted(f for f in self.baseline if f not in self.broken)
 
 
 @dataclass(frozen=True)
@@ -415,7 +291,7 @@ def _losses(lost: Mapping[str, WriterCounts]) -> str:
     return "; ".join(f"{n} lost {c.lost} of {c.acknowledged} acknowledged" for n, c in sorted(lost.items()))
 
 
-def _outcome_of(sample: Sample, fast_fail_s: float) -> ProbeOutcome:
+def _outcome_of(sample: SampleRecord, fast_fail_s: float) -> ProbeOutcome:
     if sample.outcome is ProbeOutcome.REJECTED and sample.latency_s > fast_fail_s:
         return ProbeOutcome.ERROR  # a slow rejection is not failing well
     return sample.outcome

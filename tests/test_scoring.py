@@ -5,25 +5,17 @@ from __future__ import annotations
 import pytest
 
 from chaosgate.gate import overall
+from chaosgate.observations import Health, Observations, WriterCounts
+from chaosgate.samples import FeatureStats, Phase, ProbeOutcome, SampleRecord, percentile
 from chaosgate.scenario.models import Outcome
-from chaosgate.scoring import (
-    FailBehaviour,
-    FeatureStats,
-    Health,
-    Label,
-    Observations,
-    ProbeOutcome,
-    Sample,
-    WriterCounts,
-    percentile,
-    score,
-)
+from chaosgate.scoring import FailBehaviour, Label, score
 
 SERVED = ProbeOutcome.SERVED
 
 
-def samples(outcome: ProbeOutcome, latency_s: float, n: int = 100) -> list[Sample]:
-    return [Sample(outcome, latency_s) for _ in range(n)]
+def samples(outcome: ProbeOutcome, latency_s: float, n: int = 100) -> list[SampleRecord]:
+    sample = SampleRecord(target="f", t=0.0, phase=Phase.FAULT, outcome=outcome, latency_ms=latency_s * 1000)
+    return [sample] * n
 
 
 def observations(**overrides: object) -> Observations:

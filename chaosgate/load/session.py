@@ -12,7 +12,8 @@ from types import TracebackType
 from chaosgate.load.plan import LoadPlan
 from chaosgate.load.process import LocustRun
 from chaosgate.load.stats import cut_phases, read_totals
-from chaosgate.result import LoadRecord, ScenarioResult
+from chaosgate.result import LOAD_LABELS, LoadRecord, ScenarioResult
+from chaosgate.samples import Phase
 
 STARTUP_BOUND_S = 60.0  # Locust's own start plus user setup (registration), inside its --run-time bound
 SPAWN_S = 2.0  # users spawn over this long: their setup (password hashing) does not land at once
@@ -76,7 +77,7 @@ class LoadSession:
         await self.locust.ready(timeout_s=STARTUP_BOUND_S)
 
     def begin_steady(self) -> float:
-        """The steady window starts now (its load figures are the baseline phase); returns the time."""
+        """The steady window starts now (its load figures are the steady phase's); returns the time."""
         self.steady_from = time.time()
         return self.steady_from
 
@@ -93,15 +94,16 @@ class LoadSession:
         if not started:
             return record.model_copy(update={"message": "Locust was not started"})
         origin = self.result.started_at
-        phases: list[tuple[str, float, float]] = []
+        phases: list[tuple[Phase, float, float]] = []
         if self.steady_from is not None and self.result.fault_window is not None:
             fault_from, fault_to = (origin + t for t in self.result.fault_window)
             phases = [
-                ("baseline", self.steady_from, fault_from),
-                ("fault", fault_from, fault_to),
-                ("recovery", fault_to, stopped),
+                (Phase.STEADY, self.steady_from, fault_from),
+                (Phase.FAULT, fault_from, fault_to),
+                (Phase.RECOVER, fault_to, stopped),
             ]
-        record.phases = cut_phases(self.locust.history(), phases, origin=origin)
+        labelled = [(LOAD_LABELS[phase], start, end) for phase, start, end in phases]  # result.json's names
+        record.phases = cut_phases(self.locust.history(), labelled, origin=origin)
         record.totals = read_totals(self.locust.totals_path, stopped - started)
         record.harness_cpu_share = self._cpu_share()
         if not record.totals:

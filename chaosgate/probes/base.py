@@ -1,4 +1,4 @@
-"""The probe interface, the context probes share, and the sample each one yields."""
+"""The probe interface, the context probes share, and the timing that turns one call into a sample."""
 
 from __future__ import annotations
 
@@ -11,18 +11,7 @@ from typing import Any, Protocol
 import httpx
 
 from chaosgate.probes.outcome import PROBE_DETAIL, classify_http
-from chaosgate.scoring import ProbeOutcome
-
-
-@dataclass(frozen=True)
-class ProbeSample:
-    """One observation of one probe target (a feature or a component's health)."""
-
-    target: str
-    at: float  # monotonic seconds since the run's clock started
-    outcome: ProbeOutcome
-    latency_s: float
-    detail: str = ""
+from chaosgate.samples import Phase, ProbeOutcome, SampleRecord
 
 
 @dataclass
@@ -59,8 +48,11 @@ class Probe(Protocol):
 ProbeSetup = Callable[[ProbeContext], Awaitable[None]]
 
 
-async def timed(target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[], float]) -> ProbeSample:
-    """Run one probe under the probe timeout: no answer in time is a hang, an exception an error."""
+async def timed(
+    target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[], float], *, phase: Phase
+) -> SampleRecord:
+    """Run one probe under the probe timeout: no answer in time is a hang, an exception an error.
+    The sample is tagged with the phase it started in."""
     started = time.monotonic()
     at = clock()
     PROBE_DETAIL.set("")
@@ -74,7 +66,15 @@ async def timed(target: str, probe: Probe, ctx: ProbeContext, clock: Callable[[]
         outcome, detail = ProbeOutcome.ERROR, f"{type(exc).__name__}: {exc}"[:200]
     except Exception as exc:  # a plugin's bug must show as an error sample, not stop the run
         outcome, detail = ProbeOutcome.ERROR, f"probe failed: {type(exc).__name__}: {exc}"[:200]
-    return ProbeSample(target, at, outcome, time.monotonic() - started, detail)
+    latency_s = time.monotonic() - started
+    return SampleRecord(
+        target=target,
+        t=round(at, 3),
+        phase=phase,
+        outcome=outcome,
+        latency_ms=round(latency_s * 1000, 2),
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from chaosgate.probes.base import ProbeContext
-from chaosgate.scoring import FeatureStats, ProbeOutcome, Sample
+from chaosgate.samples import FeatureStats, ProbeOutcome, SampleRecord
 
 CONTROL = "control:machine"  # the control's target name among the samples
 WORK_ROUNDS = 40  # sha256 over 16 KiB, 40 times: about 1 ms of one core on this class of machine
@@ -133,7 +133,9 @@ class ControlVerdict:
     reason: str
 
 
-def judge(steady: Sequence[Sample], fault: Sequence[Sample], window: str = "fault") -> ControlVerdict:
+def judge(
+    steady: Sequence[SampleRecord], fault: Sequence[SampleRecord], window: str = "fault"
+) -> ControlVerdict:
     """Whether the machine was saturated in a window (the fault's, or the recovery's), from the
     control's samples."""
     before, during = FeatureStats.of(steady), FeatureStats.of(fault)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 
-from chaosgate.scoring import ProbeOutcome
+from chaosgate.samples import ProbeOutcome
 
 # Why the last answer a probe classified was not a plain success ("HTTP 503: ..."). Each probe loop
 # runs in its own task, hence its own context, so concurrent probes never see each other's notes.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Phase(StrEnum):
+class StackPhase(StrEnum):
     """What the launcher is doing to a component; observers turn these into a progress display."""
 
     SWEEPING = "sweeping"
@@ -21,7 +21,7 @@ class Phase(StrEnum):
 @dataclass(frozen=True)
 class StackEvent:
     component: str
-    phase: Phase
+    phase: StackPhase
     detail: str = ""
 
 

@@ -16,7 +16,7 @@ import psutil
 from chaosgate.errors import StackError
 from chaosgate.injection import FaultEnvironment
 from chaosgate.service_env import ServiceContext, render, templates
-from chaosgate.stack.events import Observer, Phase, StackEvent
+from chaosgate.stack.events import Observer, StackEvent, StackPhase
 from chaosgate.stack.handover import format_switches, kept_secret
 from chaosgate.stack.ports import port_free, port_holder
 from chaosgate.stack.processes import ProcessKind, ProcessRecord, ProcessTable, StackState
@@ -150,7 +150,7 @@ class LocalStack:
                 detail = f"profile {state.profile}" + (
                     f", switches {format_switches(state.switches)}" if state.switches else ""
                 )
-                self._emit("stack", Phase.RUNNING, detail)
+                self._emit("stack", StackPhase.RUNNING, detail)
                 self.profile, self.switches = state.profile, dict(state.switches)
                 return False
             self._sweep()
@@ -172,9 +172,9 @@ class LocalStack:
             return True
 
     def _sweep(self) -> None:
-        self._emit("stack", Phase.SWEEPING)
+        self._emit("stack", StackPhase.SWEEPING)
         for leftover in self.table.sweep(grace=self.grace):
-            self._emit(leftover, Phase.STOPPED, "leftover from an earlier run")
+            self._emit(leftover, StackPhase.STOPPED, "leftover from an earlier run")
 
     def _check_ports(self) -> None:
         for port, owner in self.topology.ports():
@@ -210,10 +210,10 @@ class LocalStack:
         deadline = time.monotonic() + self.health_timeout
 
         def start(name: str, backend: StoreBackend) -> None:
-            self._emit(name, Phase.STARTING, backend.backend())
+            self._emit(name, StackPhase.STARTING, backend.backend())
             backend.start(self.table)
             backend.wait_ready(self.table, deadline=deadline)
-            self._emit(name, Phase.READY, self.url_of(name))
+            self._emit(name, StackPhase.READY, self.url_of(name))
 
         # In parallel: initdb and the first start of PostgreSQL take about a second each.
         with ThreadPoolExecutor(max_workers=len(backends) or 1, thread_name_prefix="store") as pool:
@@ -222,7 +222,7 @@ class LocalStack:
                 future.result()
 
     def _start_proxy(self) -> None:
-        self._emit(PROXY, Phase.STARTING, "chaosgate proxy serve")
+        self._emit(PROXY, StackPhase.STARTING, "chaosgate proxy serve")
         argv = [
             self.python, "-m", "chaosgate", "proxy", "serve",
             "--host", LOOPBACK,
@@ -237,7 +237,7 @@ class LocalStack:
             self._check_alive(PROXY, record)
 
         populate_proxy(self.proxy_api_url, wanted, deadline=deadline, alive=alive, record=record)
-        self._emit(PROXY, Phase.READY, f"{self.proxy_api_url} ({len(wanted)} proxies)")
+        self._emit(PROXY, StackPhase.READY, f"{self.proxy_api_url} ({len(wanted)} proxies)")
 
     def _service_environment(self, name: str) -> dict[str, str]:
         """This process's environment, the caller's `service_env`, then chaos.yaml's (filled in)."""
@@ -261,7 +261,7 @@ class LocalStack:
         for level in self.topology.start_levels():
             wave = [name for name in level if name in names]
             for name in wave:
-                self._emit(name, Phase.STARTING, f"profile {self.profile}")
+                self._emit(name, StackPhase.STARTING, f"profile {self.profile}")
                 argv = self.topology.service_command(name, python=self.python)
                 self.table.spawn(
                     name,
@@ -273,7 +273,7 @@ class LocalStack:
             deadline = time.monotonic() + self.health_timeout
             for name in wave:
                 self._wait_healthy(name, deadline)
-                self._emit(name, Phase.READY, self.url_of(name))
+                self._emit(name, StackPhase.READY, self.url_of(name))
 
     def _wait_healthy(self, name: str, deadline: float) -> None:
         record = self.table.record(name)
@@ -355,9 +355,9 @@ class LocalStack:
     def _stop_services(self, names: Collection[str]) -> None:
         for name in reversed(self.topology.start_order()):
             if name in names:
-                self._emit(name, Phase.STOPPING)
+                self._emit(name, StackPhase.STOPPING)
                 self.table.stop(name, grace=self.grace)
-                self._emit(name, Phase.STOPPED)
+                self._emit(name, StackPhase.STOPPED)
 
     # -- down ----------------------------------------------------------------------------------------
 
@@ -371,12 +371,12 @@ class LocalStack:
             for name in order:
                 if self.table.record(name) is None:
                     continue
-                self._emit(name, Phase.STOPPING)
+                self._emit(name, StackPhase.STOPPING)
                 self.table.stop(name, grace=self.grace)
-                self._emit(name, Phase.STOPPED)
+                self._emit(name, StackPhase.STOPPED)
             for leftover in self.table.sweep(grace=self.grace):
                 running.append(leftover)
-                self._emit(leftover, Phase.STOPPED, "leftover")
+                self._emit(leftover, StackPhase.STOPPED, "leftover")
             return running
 
     # -- status --------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class LocalStack:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _emit(self, component: str, phase: Phase, detail: str = "") -> None:
+    def _emit(self, component: str, phase: StackPhase, detail: str = "") -> None:
         if self._observer is None:
             return
         # An observer is a display: a bug in it must not break starting or stopping the stack.

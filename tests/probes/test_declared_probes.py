@@ -16,7 +16,7 @@ from shop_app import Shop, serving
 from chaosgate.errors import ProbeError
 from chaosgate.probes.base import timed
 from chaosgate.probes.declared import plugin_for
-from chaosgate.scoring import ProbeOutcome
+from chaosgate.samples import Phase, ProbeOutcome
 
 
 def clock() -> float:
@@ -28,7 +28,7 @@ async def test_a_probe_creates_an_order_and_reads_it_back_by_the_id_it_captured(
     plugin = plugin_for(shop_topology(tmp_path))
     async with serving(shop) as url, probe_context(url) as ctx:
         await plugin.setup(ctx)
-        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock)
+        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock, phase=Phase.STEADY)
 
     assert sample.outcome is ProbeOutcome.SERVED, sample.detail
     token = ctx.vars["token"]
@@ -64,9 +64,13 @@ async def test_answers_are_degraded_only_by_the_header_chaos_yaml_names(tmp_path
     )
     async with serving(shop) as url, probe_context(url) as ctx:
         await declared.setup(ctx)
-        marked = await timed("orders.create", declared.probes["orders.create"], ctx, clock)
+        marked = await timed(
+            "orders.create", declared.probes["orders.create"], ctx, clock, phase=Phase.STEADY
+        )
         await undeclared.setup(ctx)
-        plain = await timed("orders.create", undeclared.probes["orders.create"], ctx, clock)
+        plain = await timed(
+            "orders.create", undeclared.probes["orders.create"], ctx, clock, phase=Phase.STEADY
+        )
 
     assert marked.outcome is ProbeOutcome.DEGRADED and "served from cache" in marked.detail
     assert plain.outcome is ProbeOutcome.SERVED  # no degraded_header: no answer counts as degraded
@@ -89,7 +93,7 @@ async def test_an_unexpected_answer_ends_the_probe_with_its_outcome(
         else:
             shop.tokens.clear()
         before = len(shop.seen)
-        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock)
+        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock, phase=Phase.STEADY)
 
     assert sample.outcome is outcome
     assert sample.detail.startswith(("HTTP 503", "HTTP 401"))
@@ -102,7 +106,7 @@ async def test_a_capture_that_finds_nothing_is_an_error_saying_which(tmp_path: P
     shop = Shop()
     async with serving(shop) as url, probe_context(url) as ctx:
         await plugin.setup(ctx)
-        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock)
+        sample = await timed("orders.create", plugin.probes["orders.create"], ctx, clock, phase=Phase.STEADY)
 
     assert sample.outcome is ProbeOutcome.ERROR
     assert "capture failed: $.order.id names nothing" in sample.detail
