@@ -174,14 +174,19 @@ async def chat_ws(ctx: ProbeContext) -> ProbeOutcome:
                 return outcome
             await _next_event(socket, lambda e: e.get("type") == "message" and _key_of(e) == key)
             return ProbeOutcome.SERVED
-    except InvalidStatus as exc:
+    except (InvalidStatus, ConnectionClosed) as exc:
+        return _socket_refusal(exc)
+
+
+def _socket_refusal(exc: InvalidStatus | ConnectionClosed) -> ProbeOutcome:
+    """A WebSocket the gateway refused: clean (429/503 handshake, close 1013/1008) or an error."""
+    if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         PROBE_DETAIL.set(f"handshake HTTP {status}")
         return ProbeOutcome.REJECTED if status in (429, 503) else ProbeOutcome.ERROR
-    except ConnectionClosed as exc:
-        code = exc.rcvd.code if exc.rcvd else None
-        PROBE_DETAIL.set(f"closed with code {code}")
-        return ProbeOutcome.REJECTED if code in (1013, 1008) else ProbeOutcome.ERROR
+    code = exc.rcvd.code if exc.rcvd else None
+    PROBE_DETAIL.set(f"closed with code {code}")
+    return ProbeOutcome.REJECTED if code in (1013, 1008) else ProbeOutcome.ERROR
 
 
 async def _next_event(socket: Any, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -215,14 +220,8 @@ async def _ws_round_trip(ctx: ProbeContext, path: str) -> ProbeOutcome:
                 reply = await socket.recv()
                 if '"pong"' in str(reply):
                     return ProbeOutcome.SERVED
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        PROBE_DETAIL.set(f"handshake HTTP {status}")
-        return ProbeOutcome.REJECTED if status in (429, 503) else ProbeOutcome.ERROR
-    except ConnectionClosed as exc:
-        code = exc.rcvd.code if exc.rcvd else None
-        PROBE_DETAIL.set(f"closed with code {code}")
-        return ProbeOutcome.REJECTED if code in (1013, 1008) else ProbeOutcome.ERROR
+    except (InvalidStatus, ConnectionClosed) as exc:
+        return _socket_refusal(exc)
 
 
 async def push_register(ctx: ProbeContext) -> ProbeOutcome:
