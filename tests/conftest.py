@@ -203,10 +203,17 @@ def pytest_report_header(config: Any) -> str:
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The engine's and the target's wheels (no dependencies), by distribution name."""
     out = tmp_path_factory.mktemp("wheels")
-    # The target is built from a copy: setuptools builds in the project's folder, which is the package.
+    # Both are built from copies: setuptools builds in the project's folder (build/, *.egg-info), where a
+    # second build at the same time (another xdist worker, a developer's pip install) fails on its files.
+    skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    engine = tmp_path_factory.mktemp("engine")
+    for part in ("chaosgate", "injectors"):
+        shutil.copytree(ROOT / part, engine / part, ignore=skip)
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / part, engine / part)
     target = tmp_path_factory.mktemp("target") / "target_system"
-    shutil.copytree(ROOT / "target_system", target, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    for project in (ROOT, target):
+    shutil.copytree(ROOT / "target_system", target, ignore=skip)
+    for project in (engine, target):
         built = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(project), "-w", str(out)],
             capture_output=True,

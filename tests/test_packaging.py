@@ -12,6 +12,11 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
+
+# One worker builds the two wheels once and runs every test that reads them.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
