@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaosgate.topology_models import LOOPBACK
+from chaosgate.topology_models import LOOPBACK, StoreKind
 
 if TYPE_CHECKING:
     from chaosgate.topology_models import (
@@ -83,6 +83,15 @@ class TopologyQueries:
         if name in self.services:
             return self.services[name].port
         raise KeyError(f"no store or service named {name!r}")
+
+    def store_url(self, name: str, *, address: str) -> str:
+        """The URL of store `name` at `address` (host:port: its own, or its link's), by its kind."""
+        store = self.stores[name]
+        if store.kind is StoreKind.REDIS:
+            return f"redis://{address}/0"
+        if store.kind is StoreKind.S3:
+            return f"http://{address}"
+        return f"postgresql://postgres@{address}/{store.database}"
 
     def link_address(self, name: str) -> str:
         """`127.0.0.1:<listen>` of the proxy named `name`."""

@@ -46,9 +46,10 @@ class PoolInjector(Injector[PoolFault]):
         self._held: dict[str, int] = {}
 
     def _dsn(self, store: str, *, via_link: bool) -> str:
-        spec = self.env.topology.stores[store]
-        host = self.env.topology.link_address(store) if via_link else f"{self.env.host}:{spec.port}"
-        return f"postgresql://postgres@{host}/{spec.database}"
+        topology = self.env.topology
+        port = topology.stores[store].port
+        address = topology.link_address(store) if via_link else f"{self.env.host}:{port}"
+        return topology.store_url(store, address=address)
 
     def apply(self, spec: PoolFault, *, fault_id: str) -> HandleData:
         dsn = self._dsn(spec.store, via_link=False)

@@ -154,8 +154,6 @@ class WsFloodFault(FaultBase):
     rate: float = Field(200.0, gt=0, le=5_000)  # connections opened per second
 
 
-
-
 # A compose service (found by the compose labels) or a container's own name.
 ContainerName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 

@@ -11,19 +11,16 @@ from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
-
-from chaosgate.errors import StackError
 from chaosgate.injection import FaultEnvironment
 from chaosgate.service_env import ServiceContext, render, templates
 from chaosgate.stack.events import Observer, StackEvent, StackPhase
 from chaosgate.stack.handover import format_switches, kept_secret
-from chaosgate.stack.ports import port_free, port_holder
+from chaosgate.stack.ports import require_free_ports
 from chaosgate.stack.processes import ProcessKind, ProcessRecord, ProcessTable, StackState
 from chaosgate.stack.readiness import not_up, populate_proxy, wait_ready
 from chaosgate.stack.status import PROXY, StackStatus, collect
 from chaosgate.stack.stores import StoreBackend, backend_for
-from chaosgate.topology import LOOPBACK, StoreKind, Topology
+from chaosgate.topology import LOOPBACK, Topology
 
 
 class LocalStack:
@@ -79,7 +76,7 @@ class LocalStack:
 
     @property
     def proxy_api_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.topology.proxy_port()}"
+        return self.topology.proxy_api_url()
 
     def backends(self) -> dict[str, str]:
         """What stands in each store's role: the server this stack started for it."""
@@ -100,16 +97,13 @@ class LocalStack:
         `via_proxy=True` gives the address through the fault proxy (the link of the same name)."""
         if component == PROXY:
             return self.proxy_api_url
-        port = self.topology.component_port(component)
-        host = self.topology.link_address(component) if via_proxy else f"{LOOPBACK}:{port}"
-        store = self.topology.stores.get(component)
-        if store is None:
-            return f"http://{host}"
-        if store.kind is StoreKind.REDIS:
-            return f"redis://{host}/0"
-        if store.kind is StoreKind.S3:
-            return f"http://{host}"
-        return f"postgresql://postgres@{host}/{store.database}"
+        if via_proxy:
+            address = self.topology.link_address(component)
+        else:
+            address = f"{LOOPBACK}:{self.topology.component_port(component)}"
+        if component in self.topology.stores:
+            return self.topology.store_url(component, address=address)
+        return f"http://{address}"
 
     def pid_of(self, name: str) -> int | None:
         """The pid of a running component (service, store or `proxy`), None when it is not running.
@@ -154,7 +148,7 @@ class LocalStack:
                 self.profile, self.switches = state.profile, dict(state.switches)
                 return False
             self._sweep()
-            self._check_ports()
+            require_free_ports(self.topology, self.services)
             self.table.state = StackState(profile=self.profile, switches=self.switches)
             self.table.save()
             try:
@@ -175,18 +169,6 @@ class LocalStack:
         self._emit("stack", StackPhase.SWEEPING)
         for leftover in self.table.sweep(grace=self.grace):
             self._emit(leftover, StackPhase.STOPPED, "leftover from an earlier run")
-
-    def _check_ports(self) -> None:
-        for port, owner in self.topology.ports():
-            if owner.startswith("service ") and owner.removeprefix("service ") not in self.services:
-                continue
-            if not port_free(port):
-                holder = port_holder(port)
-                by = f" by {holder}" if holder else ""
-                raise StackError(
-                    f"port {port} for {owner} is already in use{by}; stop it or change the port in "
-                    f"{self.topology.source}"
-                )
 
     def _prepare_run_dir(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -320,10 +302,7 @@ class LocalStack:
     def restart_service(self, name: str) -> None:
         """Stop and start one service with the current profile (e.g. after `kill_service`)."""
         self._require_service(name)
-        with self.table.locked():
-            self.table.reload()
-            self._stop_services([name])
-            self._start_services([name])
+        self.restart([name])
 
     def restart(self, services: list[str]) -> list[str]:
         """RunningStack.restart: each named service of this stack, stopped and started again."""
@@ -355,9 +334,12 @@ class LocalStack:
     def _stop_services(self, names: Collection[str]) -> None:
         for name in reversed(self.topology.start_order()):
             if name in names:
-                self._emit(name, StackPhase.STOPPING)
-                self.table.stop(name, grace=self.grace)
-                self._emit(name, StackPhase.STOPPED)
+                self._stop(name)
+
+    def _stop(self, name: str) -> None:
+        self._emit(name, StackPhase.STOPPING)
+        self.table.stop(name, grace=self.grace)
+        self._emit(name, StackPhase.STOPPED)
 
     # -- down ----------------------------------------------------------------------------------------
 
@@ -369,11 +351,8 @@ class LocalStack:
             order = [*reversed(self.topology.start_order()), PROXY, *self.topology.stores]
             order += [name for name in self.table.state.processes if name not in order]
             for name in order:
-                if self.table.record(name) is None:
-                    continue
-                self._emit(name, StackPhase.STOPPING)
-                self.table.stop(name, grace=self.grace)
-                self._emit(name, StackPhase.STOPPED)
+                if self.table.record(name) is not None:
+                    self._stop(name)
             for leftover in self.table.sweep(grace=self.grace):
                 running.append(leftover)
                 self._emit(leftover, StackPhase.STOPPED, "leftover")
@@ -416,10 +395,4 @@ class LocalStack:
 
     def rss_bytes(self) -> int:
         """Resident memory of every process of the stack, children included."""
-        total = 0
-        for pid in self.pids():
-            with contextlib.suppress(psutil.Error):
-                total += psutil.Process(pid).memory_info().rss
-        return total
-
-
+        return self.table.rss_bytes()

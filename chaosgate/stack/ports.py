@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Collection
 
 import psutil
 
+from chaosgate.errors import StackError
 from chaosgate.stack.processes import MARKER
-from chaosgate.topology import LOOPBACK
+from chaosgate.topology import LOOPBACK, Topology
 
 
 def port_free(port: int) -> bool:
@@ -41,3 +43,18 @@ def port_holder(port: int) -> str:
                 except psutil.Error:
                     return f"pid {conn.pid}"
     return ""
+
+
+def require_free_ports(topology: Topology, services: Collection[str]) -> None:
+    """Every port the stack will listen on (its stores, proxy and links, the chosen `services`) is
+    free; else a StackError naming the port, its owner in chaos.yaml and who holds it."""
+    for port, owner in topology.ports():
+        if owner.startswith("service ") and owner.removeprefix("service ") not in services:
+            continue
+        if not port_free(port):
+            holder = port_holder(port)
+            by = f" by {holder}" if holder else ""
+            raise StackError(
+                f"port {port} for {owner} is already in use{by}; "
+                f"stop it or change the port in {topology.source}"
+            )

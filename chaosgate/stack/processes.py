@@ -217,6 +217,14 @@ class ProcessTable:
                 found.update(child.pid for child in proc.children(recursive=True))
         return sorted(found)
 
+    def rss_bytes(self) -> int:
+        """Resident memory of every live process of this stack, children included."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
+        return total
+
     # -- stopping --------------------------------------------------------------------------------
 
     def stop(self, name: str, *, grace: float = 10.0, sig: int | None = None) -> None:

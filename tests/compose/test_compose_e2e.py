@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from chaosgate.faults import LEDGER_FILE, FaultLedger
+from chaosgate.gate import EXIT_INCONCLUSIVE
 from chaosgate.stack.compose_runtime import ComposeStack
 
 pytestmark = pytest.mark.compose
@@ -58,9 +59,13 @@ def test_scenarios_run_on_compose_and_leave_nothing_broken(
          "--time-scale", "0.3", "--load-fraction", "0", "--out", str(tmp_path), "--min-score", "0"],
         capture_output=True, text=True, timeout=300, cwd=config.parent,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    run_dir = next((p for p in tmp_path.iterdir() if p.is_dir()), None)
+    assert run_dir is not None, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
+    # The run's mechanics are the point: a gate that could not judge on a busy machine (exit 4, with
+    # what it could not judge named) passes this test as exit 0 does.
+    inconclusive = done.returncode == EXIT_INCONCLUSIVE and result["gate"]["inconclusive"]
+    assert done.returncode == 0 or inconclusive, done.stdout[-3000:] + done.stderr[-3000:]
     assert result["runtime"] == "compose" and result["profile"] == "hardened"
     assert "local image set" in result["backends"]["redis"]
     assert [s["name"] for s in result["scenarios"]] == SCENARIOS

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from chaosgate.errors import FaultError
+from chaosgate.gate import EXIT_INCONCLUSIVE
 from chaosgate.injection import FaultEnvironment
 from chaosgate.injectors.process import ProcessInjector
 from chaosgate.stack.launcher import LocalStack
@@ -65,15 +66,20 @@ def test_a_run_against_a_remote_stack_starts_nothing_and_rolls_back_its_faults(
         "--time-scale", "0.2", "--capacity", "200",  # no calibration: the run's mechanics are the point
         "--min-score", "0",  # the run's mechanics, not its score (push-outage loses notifications by design)
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
+    written = next(out.glob("*/result.json"), None)
+    assert written is not None, done.stderr[-3000:]
+    result = json.loads(written.read_text())
+    # The run's mechanics are the point: a gate that could not judge on a busy machine (exit 4, with
+    # what it could not judge named) passes this test as exit 0 does.
+    inconclusive = done.returncode == EXIT_INCONCLUSIVE and result["gate"]["inconclusive"]
+    assert done.returncode == 0 or inconclusive, done.stderr[-3000:]
     assert "using the running stack at 127.0.0.1" in done.stderr
     assert service_pids(running_stack) == before, "a remote run restarted the stack's services"
     state = tmp_path / "config" / "state"
     # This machine kept only the run's own state: the watchdog's log, no stack (no process table).
     assert (state / "logs" / "watchdog.log").exists() and not (state / "state.json").exists()
 
-    result = json.loads(next(out.glob("*/result.json")).read_text())
     assert (result["runtime"], result["profile"]) == ("remote", running_stack.profile)
     assert "not started by chaosgate" in result["backends"]["redis"]
     for scenario in result["scenarios"]:
