@@ -57,24 +57,10 @@ def leaf_paths(schema: dict[str, Any]) -> Iterator[tuple[str, bool]]:
         request = {"method", "path"} <= properties.keys()
         for key, sub in properties.items():
             path = f"{prefix}.{key}" if prefix else key
-            if has_keys(sub, defs):
-                yield from walk(sub, path, request, depth + 1)
-            else:
-                yield path, request
+            # A key with keys below it stands for them; one without is a leaf.
+            yield from list(walk(sub, path, request, depth + 1)) or [(path, request)]
 
     yield from walk(schema, "", False, 0)
-
-
-def has_keys(node: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> bool:
-    if depth > 8:
-        return False
-    if "$ref" in node:
-        node = defs[node["$ref"].rsplit("/", 1)[-1]]
-    if node.get("properties"):
-        return True
-    nested = node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", [])
-    nested += [node[k] for k in ("items", "additionalProperties") if isinstance(node.get(k), dict)]
-    return any(has_keys(n, defs, depth + 1) for n in nested)
 
 
 def documented(path: str, in_request: bool, rows: dict[str, str], request: set[str]) -> bool:
